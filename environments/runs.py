@@ -1,0 +1,112 @@
+"""The run state machine: the only code that writes `Run.status` (and the environment status it implies).
+
+Every transition is a conditional update from an allowed set of states, so a duplicate Celery delivery or a
+racing cancel changes nothing. Each transition also appends a `status` event to the run's log, so a viewer
+following the log sees the run finish.
+"""
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from environments import notify
+from environments.models import Environment, Run, RunEvent
+
+# to-state -> the states it may be reached from
+TRANSITIONS = {
+    Run.PLANNING: {Run.QUEUED},
+    Run.APPLYING: {Run.PLANNING},
+    Run.DESTROYING: {Run.QUEUED},
+    Run.SUCCEEDED: {Run.APPLYING, Run.PLANNING},  # PLANNING -> SUCCEEDED when the plan has no changes
+    Run.DESTROYED: {Run.DESTROYING},
+    Run.FAILED: {Run.PLANNING, Run.APPLYING, Run.DESTROYING},
+    Run.CANCELED: set(Run.ACTIVE),
+    Run.ERRORED: set(Run.ACTIVE),
+}
+
+# What the environment becomes when its run reaches a state.
+_ENVIRONMENT_STATUS = {
+    (Run.APPLY, Run.QUEUED): Environment.PROVISIONING,
+    (Run.APPLY, Run.PLANNING): Environment.PROVISIONING,
+    (Run.APPLY, Run.APPLYING): Environment.PROVISIONING,
+    (Run.APPLY, Run.SUCCEEDED): Environment.READY,
+    (Run.APPLY, Run.FAILED): Environment.FAILED,
+    (Run.APPLY, Run.CANCELED): Environment.FAILED,
+    (Run.APPLY, Run.ERRORED): Environment.FAILED,
+    (Run.DESTROY, Run.QUEUED): Environment.DESTROYING,
+    (Run.DESTROY, Run.DESTROYING): Environment.DESTROYING,
+    (Run.DESTROY, Run.DESTROYED): Environment.DESTROYED,
+    (Run.DESTROY, Run.FAILED): Environment.FAILED,
+    (Run.DESTROY, Run.CANCELED): Environment.FAILED,
+    (Run.DESTROY, Run.ERRORED): Environment.FAILED,
+}
+
+
+class TransitionRefused(Exception):
+    """The run was not in a state the transition may start from (already moved on, or taken by another)."""
+
+
+def next_seq(run_id):
+    """The next free sequence number of a run's log."""
+    last = RunEvent.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
+    return (last or 0) + 1
+
+
+def _status_reason(run, status, error):
+    if status == Run.SUCCEEDED:
+        return ""
+    if status == Run.DESTROYED:
+        return ""
+    if status == Run.CANCELED:
+        return f"The {run.operation} run #{run.pk} was canceled. " + (error or "")
+    if status == Run.ERRORED:
+        return f"The {run.operation} run #{run.pk} was lost: {error} Retry it, or destroy the environment."
+    if status == Run.FAILED:
+        return f"The {run.operation} run #{run.pk} failed: {error}"
+    return ""
+
+
+def run_transition(run, status, *, error="", **fields):
+    """Move `run` to `status` if it is in an allowed state; update its environment; log a status event.
+
+    Raises TransitionRefused when the run has moved on. `fields` are other Run columns to set atomically.
+    """
+    allowed = TRANSITIONS[status]
+    now = timezone.now()
+    values = dict(fields, status=status)
+    if error:
+        values["error"] = error
+    if status in (Run.PLANNING, Run.DESTROYING):
+        values.setdefault("started_at", now)
+        values.setdefault("heartbeat_at", now)
+    if status in Run.FINISHED:
+        values["finished_at"] = now
+    with transaction.atomic():
+        updated = Run.objects.filter(pk=run.pk, status__in=allowed).update(**values)
+        if updated != 1:
+            raise TransitionRefused(f"run {run.pk} cannot go to {status} from {Run.objects.get(pk=run.pk).status}")
+        env_status = _ENVIRONMENT_STATUS.get((run.operation, status))
+        if env_status:
+            Environment.objects.filter(pk=run.environment_id).update(
+                status=env_status, status_reason=_status_reason(run, status, error), updated_at=now
+            )
+        seq = next_seq(run.pk)
+        RunEvent.objects.create(
+            run_id=run.pk, seq=seq, created_at=now, kind="status", message=status,
+            data={"status": status, "error": error} if error else {"status": status},
+        )
+        transaction.on_commit(lambda: notify.publish(run.pk, seq))
+    for key, value in values.items():
+        setattr(run, key, value)
+    return run
+
+
+def run_claim(run_id, worker):
+    """Claim a queued run for this worker; None when it is no longer queued (duplicate delivery, canceled)."""
+    run = Run.objects.select_related("environment").filter(pk=run_id).first()
+    if run is None:
+        return None
+    start = Run.PLANNING if run.operation == Run.APPLY else Run.DESTROYING
+    try:
+        return run_transition(run, start, worker=worker)
+    except TransitionRefused:
+        return None

@@ -1,0 +1,57 @@
+"""Reads, always through the scoping function."""
+from django.db.models import Q
+
+from environments.models import Environment, Run, RunEvent, TemplateVersion
+from rbac import permissions as perms
+from rbac.models import Project
+from rbac.scoping import has_perm, scope
+
+
+def project_list(user, perm=perms.PROJECT_VIEW):
+    """Projects where the user holds `perm`."""
+    return scope(Project.objects.all(), user, perm)
+
+
+def environment_list(user, project=None):
+    """Environments the user may see, newest first, with what the list shows joined in."""
+    qs = scope(Environment.objects.all(), user, perms.ENVIRONMENT_VIEW).select_related(
+        "project", "template_version__template", "owner"
+    )
+    if project is not None:
+        qs = qs.filter(project=project)
+    return qs
+
+
+def environment_get(user, pk):
+    return environment_list(user).get(pk=pk)
+
+
+def run_list(user, perm=perms.RUN_VIEW):
+    return scope(Run.objects.all(), user, perm).select_related(
+        "environment__project", "environment__template_version__template", "triggered_by"
+    )
+
+
+def run_events_after(run, after, limit=1000):
+    """Events of `run` with seq > `after`: the one cursor contract of the log."""
+    return list(RunEvent.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit])
+
+
+def template_versions_for_project(user, project):
+    """Published versions the user may create environments from in `project`.
+
+    A template is usable in a project when it is owned by it or shared with it (or with every project).
+    """
+    if not has_perm(user, perms.ENVIRONMENT_CREATE, project):
+        return TemplateVersion.objects.none()
+    return (
+        TemplateVersion.objects.filter(state=TemplateVersion.PUBLISHED)
+        .filter(
+            Q(template__project=project)
+            | Q(template__shares__project=project)
+            | Q(template__shares__project__isnull=True, template__shares__isnull=False)
+        )
+        .select_related("template")
+        .distinct()
+        .order_by("template__name", "-created_at")
+    )

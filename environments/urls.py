@@ -1,0 +1,23 @@
+from django.urls import path
+
+from environments import streams, views
+
+app_name = "environments"
+urlpatterns = [
+    path("", views.environment_list, name="list"),
+    path("new/", views.environment_new, name="new"),
+    path("new/<int:version_id>/", views.environment_create, name="create"),
+    path("<int:pk>/", views.environment_detail, name="detail"),
+    path("<int:pk>/status/", views.environment_status, name="status"),
+    path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
+]
+
+run_urlpatterns = ([
+    path("<int:pk>/", views.run_detail, name="detail"),
+    path("<int:pk>/events", streams.run_events_stream, name="events"),
+    path("<int:pk>/events.json", views.run_events_json, name="events_json"),
+], "runs")
+
+template_urlpatterns = ([
+    path("", views.template_list, name="list"),
+], "catalog")

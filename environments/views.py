@@ -1,0 +1,189 @@
+"""Pages: environment list, template picker, create form, environment and run pages."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from environments import selectors, services
+from environments.forms import EnvironmentForm
+from environments.models import Environment, Run, Template
+from rbac import permissions as perms
+from rbac.scoping import has_perm, scope
+
+
+def _client_ip(request):
+    return request.META.get("REMOTE_ADDR")
+
+
+def current_project(request, perm=perms.PROJECT_VIEW):
+    """The project named by ?project=, else the one last used, else the user's first; None if none."""
+    projects = selectors.project_list(request.user, perm)
+    slug = request.GET.get("project") or request.POST.get("project") or request.session.get("project")
+    project = projects.filter(slug=slug).first() if slug else None
+    if project is None and request.GET.get("project"):
+        raise Http404("No such project.")
+    project = project or projects.first()
+    if project is not None:
+        request.session["project"] = project.slug
+    return project
+
+
+@login_required
+@require_GET
+def environment_list(request):
+    project = current_project(request)
+    if project is None:
+        return render(request, "portal/no_access.html", status=200)
+    qs = selectors.environment_list(request.user, project)
+    status = request.GET.get("status")
+    if status:
+        qs = qs.filter(status=status)
+    elif not request.GET.get("all"):
+        qs = qs.exclude(status=Environment.DESTROYED)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    return render(request, "environments/list.html", {
+        "project": project,
+        "projects": selectors.project_list(request.user),
+        "page": page,
+        "can_create": has_perm(request.user, perms.ENVIRONMENT_CREATE, project),
+        "status_filter": status or "",
+    })
+
+
+@login_required
+@require_GET
+def environment_new(request):
+    """Step 1: pick a template available to the project."""
+    project = current_project(request, perms.ENVIRONMENT_CREATE)
+    if project is None:
+        raise PermissionDenied("You may not create environments in any project.")
+    versions = selectors.template_versions_for_project(request.user, project)
+    latest = {}
+    for version in versions:  # ordered newest first per template
+        latest.setdefault(version.template_id, version)
+    return render(request, "environments/new.html", {"project": project, "versions": list(latest.values())})
+
+
+@login_required
+def environment_create(request, version_id):
+    """Step 2: the form generated from the template's variables."""
+    project = current_project(request, perms.ENVIRONMENT_CREATE)
+    if project is None:
+        raise Http404()
+    version = get_object_or_404(selectors.template_versions_for_project(request.user, project), pk=version_id)
+    form = EnvironmentForm(version, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            environment, run = services.environment_create(
+                request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
+                ip=_client_ip(request),
+            )
+        except services.InvalidRequest as exc:
+            form.add_error("name", str(exc))
+        else:
+            return redirect("runs:detail", pk=run.pk)
+    return render(request, "environments/create.html", {
+        "project": project, "version": version, "form": form,
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _environment_or_404(request, pk):
+    return get_object_or_404(selectors.environment_list(request.user), pk=pk)
+
+
+@login_required
+@require_GET
+def environment_detail(request, pk):
+    environment = _environment_or_404(request, pk)
+    runs = environment.runs.select_related("triggered_by").order_by("-created_at")[:20]
+    return render(request, "environments/detail.html", {
+        "environment": environment,
+        "runs": runs,
+        "active_run": next((r for r in runs if r.is_active), None),
+        "variables": _variable_rows(environment),
+        "can_destroy": has_perm(request.user, perms.ENVIRONMENT_DESTROY, environment.project),
+    })
+
+
+def _variable_rows(environment):
+    rows = []
+    for var in environment.template_version.variables:
+        name = var["name"]
+        if var.get("sensitive"):
+            value, source = "(sensitive)", "set" if name in _secret_names(environment) else "default"
+        elif name in environment.variables:
+            value, source = environment.variables[name], "set"
+        else:
+            value, source = var.get("default"), "default"
+        rows.append({"name": name, "value": value, "source": source, "sensitive": var.get("sensitive")})
+    return rows
+
+
+def _secret_names(environment):
+    return set(services.environment_secret_values(environment)) if environment.secret_variables else set()
+
+
+@login_required
+@require_GET
+def environment_status(request, pk):
+    """The status panel fragment (htmx polls it while a run is active)."""
+    environment = _environment_or_404(request, pk)
+    return render(request, "environments/partials/_status.html", {"environment": environment})
+
+
+@login_required
+@require_POST
+def environment_destroy(request, pk):
+    environment = _environment_or_404(request, pk)
+    try:
+        run = services.environment_destroy(request.user, environment, ip=_client_ip(request))
+    except (services.InvalidRequest, services.RunConflict) as exc:
+        messages.error(request, str(exc))
+        return redirect("environments:detail", pk=environment.pk)
+    return redirect("runs:detail", pk=run.pk)
+
+
+@login_required
+@require_GET
+def run_detail(request, pk):
+    run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    return render(request, "environments/run.html", {"run": run, "environment": run.environment})
+
+
+@login_required
+@require_GET
+def run_events_json(request, pk):
+    """The run's log after sequence number `after`, as JSON: the polling twin of the SSE stream."""
+    run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    try:
+        after = int(request.GET.get("after", 0))
+        limit = min(int(request.GET.get("limit", 1000)), 5000)
+    except ValueError:
+        return JsonResponse({"error": "after and limit must be integers"}, status=400)
+    events = selectors.run_events_after(run, after, limit)
+    return JsonResponse({
+        "run": run.pk,
+        "status": run.status,
+        "events": [e.as_dict() for e in events],
+        "next": events[-1].seq if events else after,
+        "finished": run.status in Run.FINISHED and len(events) < limit,
+    })
+
+
+@login_required
+@require_GET
+def template_list(request):
+    """The catalogue: templates the user may see (owned by their projects or shared with them)."""
+    visible = scope(Template.objects.all(), request.user, perms.TEMPLATE_VIEW)
+    project_ids = selectors.project_list(request.user).values("pk")
+    shared = Template.objects.filter(shares__project__in=project_ids) | Template.objects.filter(
+        shares__isnull=False, shares__project__isnull=True
+    )
+    templates = (visible | shared).distinct().select_related("project").prefetch_related(
+        Prefetch("versions", to_attr="version_list")
+    )
+    return render(request, "environments/templates.html", {"templates": templates})

@@ -1,0 +1,7 @@
+"""ASGI entry point: serves pages, the API and the live run streams (SSE)."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+application = get_asgi_application()

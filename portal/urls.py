@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from environments.urls import run_urlpatterns, template_urlpatterns
+from portal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("environments/", include("environments.urls")),
+    path("runs/", include(run_urlpatterns)),
+    path("templates/", include(template_urlpatterns)),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,8 @@
+from django.contrib import admin
+
+from rbac.models import Group, Membership, Project, RoleBinding
+
+admin.site.register(Project)
+admin.site.register(Group)
+admin.site.register(Membership)
+admin.site.register(RoleBinding)

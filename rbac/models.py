@@ -1,0 +1,74 @@
+"""Who may do what: projects, groups, memberships and role bindings."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from rbac.permissions import ROLE_CHOICES
+
+
+class Project(models.Model):
+    """A tenant: environments live in exactly one project; templates are owned by one."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Group(models.Model):
+    """A set of users; `source` says who manages membership (local admins, or an IdP via login or SCIM)."""
+
+    LOCAL, OIDC, SAML, SCIM = "local", "oidc", "saml", "scim"
+    SOURCE_CHOICES = [(LOCAL, "Local"), (OIDC, "OIDC"), (SAML, "SAML"), (SCIM, "SCIM")]
+
+    name = models.CharField(max_length=200, unique=True)
+    source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default=LOCAL)
+    external_id = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="portal_groups")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    """A user in a group, remembering where the membership came from."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    source = models.CharField(max_length=10, choices=Group.SOURCE_CHOICES, default=Group.LOCAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "user"], name="membership_unique")]
+
+
+class RoleBinding(models.Model):
+    """A user or a group holds a role in one project, or org-wide when `project` is empty."""
+
+    role = models.CharField(max_length=32, choices=ROLE_CHOICES)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="bindings")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False)),
+                name="rolebinding_user_xor_group",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "role"]), models.Index(fields=["group", "role"])]
+
+    def __str__(self):
+        who = self.user or self.group
+        return f"{who} is {self.role} in {self.project or 'the organisation'}"

@@ -1,0 +1,50 @@
+"""The one visibility rule. Every view, API endpoint, stream and service reads project-owned objects through
+`scope()`; what it filters out answers 404.
+"""
+from django.db.models import Q
+
+from rbac.models import Project, RoleBinding
+from rbac.permissions import roles_with
+
+
+def _bindings(user, perm):
+    """Role bindings that give `user` the permission `perm`, directly or through a group."""
+    return RoleBinding.objects.filter(role__in=roles_with(perm)).filter(
+        Q(user=user) | Q(group__membership__user=user)
+    )
+
+
+def has_org_perm(user, perm):
+    """True when the user holds `perm` organisation-wide."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    if user.is_superuser:
+        return True
+    return _bindings(user, perm).filter(project__isnull=True).exists()
+
+
+def project_ids(user, perm):
+    """A subquery of the ids of projects where `user` holds `perm`, or None meaning every project."""
+    if has_org_perm(user, perm):
+        return None
+    return _bindings(user, perm).filter(project__isnull=False).values("project_id")
+
+
+def scope(queryset, user, perm):
+    """`queryset` narrowed to the objects `user` may `perm`.
+
+    The model names the path to its project in `scope_project_field` (e.g. "environment__project"); for
+    `Project` itself the path is the primary key. Anonymous and inactive users see nothing.
+    """
+    if not (user and user.is_authenticated and user.is_active):
+        return queryset.none()
+    ids = project_ids(user, perm)
+    if ids is None:
+        return queryset
+    field = "pk" if queryset.model is Project else queryset.model.scope_project_field
+    return queryset.filter(**{f"{field}__in": ids})
+
+
+def has_perm(user, perm, project):
+    """True when `user` holds `perm` in `project` (org-wide bindings included)."""
+    return scope(Project.objects.filter(pk=project.pk), user, perm).exists()

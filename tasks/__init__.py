@@ -1,0 +1,1 @@
+"""Worker side: Celery tasks (thin) and the Terraform runner."""

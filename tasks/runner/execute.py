@@ -1,0 +1,171 @@
+"""Executes one run: working directory, variables file, init, plan, apply (or destroy), outputs, state."""
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from environments.models import Environment, Run
+from environments.runs import TransitionRefused, run_claim, run_transition
+from environments.services import environment_secret_values, snapshot_extract
+from tasks.runner import process
+from tasks.runner.events import parse_line, redact_outputs
+from tasks.runner.masking import Masker
+from tasks.runner.sink import EventSink
+from tasks.runner.state import state_pull, state_push
+
+log = logging.getLogger(__name__)
+
+TFVARS_FILE = "terrace.auto.tfvars.json"
+PLAN_FILE = "terrace.tfplan"
+
+
+class RunFailed(Exception):
+    """Terraform exited non-zero; the message is the reason shown to the user."""
+
+
+class Execution:
+    """The state of one run while a worker executes it."""
+
+    def __init__(self, run):
+        self.run = run
+        self.environment = run.environment
+        secret_values = environment_secret_values(self.environment)
+        self.variables = {**self.environment.variables, **secret_values}
+        self.masker = Masker(secret_values.values())
+        self.sink = EventSink(run.pk, self.masker)
+        self.workdir = Path(settings.RUNS_DIR) / f"run-{run.pk}-{secrets.token_hex(4)}"
+        self.errors = []  # error diagnostics of the current phase, for the failure reason
+        self.tail = []  # last plain lines, for a reason when Terraform printed no diagnostic
+        self.plan_summary = None
+        self.final_outputs = None  # from apply's `outputs` event; saves a `terraform output` process
+        self.deadline = time.monotonic() + settings.RUN_TIMEOUT_SECONDS
+
+    # -- events ------------------------------------------------------------------------------------------
+    def on_line(self, phase):
+        def handle(line):
+            kind, message, data = parse_line(line, phase)
+            if kind == "diagnostic" and data.get("severity") == "error":
+                self.errors.append(self.masker.text(_diagnostic_text(data)))
+            elif kind == "change_summary" and phase == "plan":
+                self.plan_summary = {k: data.get(k, 0) for k in ("add", "change", "remove")}
+            elif kind == "outputs":
+                self.final_outputs = data["outputs"]  # already redacted by the parser
+            elif kind == "log" and message.strip():
+                self.tail = (self.tail + [self.masker.text(message.strip())])[-5:]
+            self.sink.add(kind, message, data)
+
+        return handle
+
+    def phase(self, name, title):
+        self.errors, self.tail = [], []
+        self.sink.add("phase", title, {"phase": name})
+
+    def terraform(self, phase, argv):
+        code = process.stream(argv, str(self.workdir), self.env, self.on_line(phase), self.sink.tick, self.deadline)
+        if code != 0:
+            reason = "; ".join(self.errors) or " / ".join(self.tail) or f"terraform {phase} exited with code {code}"
+            raise RunFailed(f"terraform {phase} failed: {reason}")
+
+    # -- steps -------------------------------------------------------------------------------------------
+    def prepare(self):
+        self.workdir.mkdir(parents=True, mode=0o700)
+        snapshot_extract(self.environment.template_version.snapshot, self.workdir)
+        path = self.workdir / TFVARS_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.variables, fh)
+        state_pull(self.environment, str(self.workdir))
+        self.env = process.build_env(str(self.workdir))
+
+    def outputs(self):
+        result = subprocess.run(
+            process.output_command(), cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            return {}
+        return redact_outputs(json.loads(result.stdout or "{}"))
+
+    def apply(self):
+        self.phase("init", "Initializing")
+        self.terraform("init", process.init_command())
+        self.phase("plan", "Planning")
+        self.terraform("plan", process.plan_command(PLAN_FILE))
+        self.sink.flush()
+        run_transition(self.run, Run.APPLYING, plan_summary=self.plan_summary)
+        self.phase("apply", "Applying")
+        try:
+            self.terraform("apply", process.apply_command(PLAN_FILE))
+        finally:
+            self.save_state()
+        if self.final_outputs is None:  # a Terraform that printed no outputs event
+            self.final_outputs = self.outputs()
+            self.sink.add("outputs", "Outputs", {"phase": "apply", "outputs": self.final_outputs})
+        Environment.objects.filter(pk=self.environment.pk).update(outputs=self.final_outputs)
+        self.finish(Run.SUCCEEDED, exit_code=0)
+
+    def destroy(self):
+        self.phase("init", "Initializing")
+        self.terraform("init", process.init_command())
+        self.phase("destroy", "Destroying")
+        try:
+            self.terraform("destroy", process.destroy_command())
+        finally:
+            self.save_state()
+        Environment.objects.filter(pk=self.environment.pk).update(outputs={})
+        self.finish(Run.DESTROYED, exit_code=0)
+
+    def save_state(self):
+        state_push(self.environment, self.run, str(self.workdir))
+
+    def finish(self, status, **fields):
+        self.sink.flush()
+        try:
+            run_transition(self.run, status, **fields)
+        except TransitionRefused:
+            log.warning("run %s was ended elsewhere before it could be marked %s", self.run.pk, status)
+
+    def execute(self):
+        try:
+            self.prepare()
+            if self.run.operation == Run.APPLY:
+                self.apply()
+            else:
+                self.destroy()
+        except RunFailed as exc:
+            self.finish(Run.FAILED, error=str(exc), exit_code=1)
+        except process.Canceled:
+            self.sink.add("log", "Run canceled: Terraform was interrupted; state written so far is kept.")
+            self.finish(Run.CANCELED, error="Canceled on request.")
+        except process.TimedOut:
+            self.finish(Run.FAILED, error=f"Timed out after {settings.RUN_TIMEOUT_SECONDS} s.")
+        except Exception as exc:  # the portal's own failure, not Terraform's: the run is errored, not failed
+            log.exception("run %s errored", self.run.pk)
+            self.sink.add("log", "Internal error in the runner: " + self.masker.text(str(exc)))
+            self.finish(Run.ERRORED, error="Internal error in the runner: " + self.masker.text(str(exc)))
+        finally:
+            if not settings.KEEP_RUN_DIRS:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _diagnostic_text(data):
+    where = f" ({data['file']} line {data['line']})" if data.get("file") and data.get("line") else ""
+    detail = f": {data['detail']}" if data.get("detail") else ""
+    return f"{data.get('summary', 'Error')}{where}{detail}"
+
+
+def execute_run(run_id, worker="worker"):
+    """Claim the run and execute it to the end. A run that is no longer queued is left alone."""
+    close_old_connections()
+    run = run_claim(run_id, worker)
+    if run is None:
+        log.info("run %s is not queued any more; skipping", run_id)
+        return None
+    Execution(run).execute()
+    return Run.objects.get(pk=run_id).status

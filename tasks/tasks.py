@@ -1,0 +1,17 @@
+"""Celery tasks: thin. Each takes ids and calls one runner or service function."""
+from celery import shared_task
+
+from tasks.runner.execute import execute_run
+from tasks.runner.reaper import runs_reap_stale
+
+
+@shared_task(name="tasks.run_execute", bind=True, acks_late=True, ignore_result=True)
+def run_execute(self, run_id):
+    """Execute a queued run (a second delivery of the same run does nothing)."""
+    return execute_run(run_id, worker=self.request.hostname or "worker")
+
+
+@shared_task(name="tasks.runs_reap", ignore_result=True)
+def runs_reap():
+    """Mark runs whose worker stopped heartbeating as errored."""
+    return runs_reap_stale()

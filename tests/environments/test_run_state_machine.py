@@ -1,0 +1,86 @@
+"""The run state machine: allowed transitions only, the environment follows, one active run per environment."""
+import pytest
+from django.db import IntegrityError, transaction
+
+from environments.models import Environment, Run, RunEvent
+from environments.runs import TransitionRefused, run_claim, run_transition
+from environments.services import RunConflict, environment_create, run_request
+
+
+@pytest.fixture
+def env_and_run(developer, project, sandbox_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        environment, run = environment_create(developer, project, sandbox_version, "demo", {"app_name": "demo-app"})
+    return environment, run
+
+
+def test_create_queues_one_apply_and_marks_environment_provisioning(env_and_run):
+    environment, run = env_and_run
+    environment.refresh_from_db()
+    assert run.status == Run.QUEUED and run.operation == Run.APPLY
+    assert environment.status == Environment.PROVISIONING
+    assert list(run.events.values_list("seq", "kind", "message")) == [(1, "status", "queued")]
+
+
+def test_claim_moves_queued_to_planning_once(env_and_run):
+    _, run = env_and_run
+    assert run_claim(run.pk, "w1").status == Run.PLANNING
+    # A duplicate delivery of the same task claims nothing.
+    assert run_claim(run.pk, "w2") is None
+    run.refresh_from_db()
+    assert run.worker == "w1" and run.started_at is not None
+
+
+def test_run_moves_forward_only(env_and_run):
+    environment, run = env_and_run
+    run_claim(run.pk, "w")
+    run_transition(run, Run.APPLYING)
+    run_transition(run, Run.SUCCEEDED, exit_code=0)
+    environment.refresh_from_db()
+    assert environment.status == Environment.READY
+    with pytest.raises(TransitionRefused):
+        run_transition(run, Run.APPLYING)
+    with pytest.raises(TransitionRefused):
+        run_transition(run, Run.FAILED, error="late")
+    run.refresh_from_db()
+    assert run.status == Run.SUCCEEDED and run.finished_at is not None
+
+
+def test_failure_reason_reaches_the_environment(env_and_run):
+    environment, run = env_and_run
+    run_claim(run.pk, "w")
+    run_transition(run, Run.FAILED, error="terraform plan failed: boom")
+    environment.refresh_from_db()
+    assert environment.status == Environment.FAILED
+    assert "boom" in environment.status_reason
+    statuses = list(RunEvent.objects.filter(run=run, kind="status").values_list("message", flat=True))
+    assert statuses == ["queued", "planning", "failed"]
+
+
+def test_second_active_run_is_refused_by_the_database(env_and_run, developer):
+    environment, _ = env_and_run
+    with pytest.raises(RunConflict):
+        run_request(environment, Run.DESTROY, developer)
+    # Even bypassing the service, the partial unique constraint refuses it.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Run.objects.create(environment=environment, operation=Run.DESTROY)
+    assert environment.runs.count() == 1
+
+
+def test_a_finished_run_needs_finished_at(env_and_run):
+    _, run = env_and_run
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(status=Run.SUCCEEDED)
+
+
+def test_create_enqueues_the_run_only_after_commit(developer, project, sandbox_version,
+                                                   django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    with mock.patch("portal.celery.app.send_task") as send_task:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            _, run = environment_create(developer, project, sandbox_version, "later", {"app_name": "later-app"})
+            assert not send_task.called
+        assert len(callbacks) == 1
+        callbacks[0]()
+    send_task.assert_called_once_with("tasks.run_execute", args=[run.pk])
