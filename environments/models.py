@@ -75,7 +75,9 @@ class TemplateShare(models.Model):
     """A template offered to another project (or to every project when `project` is empty)."""
 
     template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="shares")
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="shared_templates")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="shared_templates"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -260,7 +262,9 @@ class AuditEvent(models.Model):
 
     scope_project_field = "project"
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_label = models.CharField(max_length=150, blank=True, help_text="'system' for the worker and beat")
     action = models.CharField(max_length=64)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

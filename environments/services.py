@@ -1,4 +1,5 @@
 """Writes: templates, environments and runs. Each service re-checks permissions with the acting user."""
+import gzip
 import hashlib
 import io
 import logging
@@ -58,8 +59,9 @@ def snapshot_create(folder: Path) -> Snapshot:
     """A content-addressed, reproducible archive of a template folder (same files → same hash)."""
     folder = Path(folder)
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        tar.fileobj.mtime = 0  # gzip header timestamp, for reproducibility
+    # mtime=0 in the gzip header and on every entry: the same files always give the same bytes and hash.
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder)
             if any(part in _SKIP_NAMES for part in rel.parts) or path.is_symlink() or not path.is_file():

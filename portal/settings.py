@@ -137,6 +137,7 @@ ACCOUNT_LOGOUT_ON_GET = False
 # --- Static files --------------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -196,7 +197,9 @@ TERRAFORM_TOOLCHAIN_DIR = DATA_DIR / "terraform"
 _generated_cli_config = TERRAFORM_TOOLCHAIN_DIR / "terraformrc"
 # The Terraform CLI config runs get (as TF_CLI_CONFIG_FILE). Deliberately not read from the worker's own
 # TF_CLI_CONFIG_FILE: runs see an allow-listed environment, and a stray machine-wide value must not leak in.
-TERRAFORM_CLI_CONFIG = env("TERRAFORM_CLI_CONFIG") or (str(_generated_cli_config) if _generated_cli_config.exists() else "")
+TERRAFORM_CLI_CONFIG = env("TERRAFORM_CLI_CONFIG") or (
+    str(_generated_cli_config) if _generated_cli_config.exists() else ""
+)
 # Providers are linked from this cache instead of copied into every run directory.
 TF_PLUGIN_CACHE_DIR = env("TF_PLUGIN_CACHE_DIR", str(TERRAFORM_TOOLCHAIN_DIR / "plugin-cache"))
 

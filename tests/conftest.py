@@ -140,7 +140,9 @@ def _process_env(terraform_cli_config, extra=None):
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings_test",
-        DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=(
+            f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
         REDIS_URL=settings.REDIS_URL,
         TERRAFORM_CLI_CONFIG=terraform_cli_config,
         TERRACE_DATA_DIR=str(settings.DATA_DIR),

@@ -73,7 +73,7 @@
         appendLog("Run " + s + ".", "ok");
       }
     },
-    phase: function (e) { setPhase(e.data.phase, "running"); appendLog("── " + e.message + " ──", "phase"); },
+    phase: function (e) { setPhase(e.data.phase, "running"); appendLog("── " + e.message + " ──", "phase-line"); },
     planned_change: function (e) {
       const row = resourceRow(e.data);
       row.querySelector(".action").textContent = e.data.action || "";

@@ -60,3 +60,14 @@ def test_user_without_any_role_gets_a_page_saying_so(client, make_user):
     client.force_login(make_user("nobody"))
     response = client.get(reverse("environments:list"))
     assert response.status_code == 200 and b"You have no project yet" in response.content
+
+
+def test_the_json_twin_serves_the_same_cursor(client, developer, project, sandbox_version,
+                                              django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        env, run = environment_create(developer, project, sandbox_version, "json", {"app_name": "json-app"})
+    client.force_login(developer)
+    body = client.get(f"/runs/{run.pk}/events.json?after=0").json()
+    assert [e["seq"] for e in body["events"]] == [1] and body["next"] == 1 and body["finished"] is False
+    assert client.get(f"/runs/{run.pk}/events.json?after=1").json()["events"] == []
+    assert client.get(f"/runs/{run.pk}/events.json?after=x").status_code == 400

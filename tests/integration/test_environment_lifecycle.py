@@ -90,7 +90,8 @@ def test_a_validation_only_terraform_sees_fails_the_plan_with_its_message(live_w
 def test_a_duplicate_delivery_runs_terraform_once(live_worker, developer, project, sandbox_version):
     from portal.celery import app
 
-    env, run = environment_create(developer, project, sandbox_version, "twice", {"app_name": "twice", "step_seconds": 0})
+    env, run = environment_create(developer, project, sandbox_version, "twice",
+                                  {"app_name": "twice", "step_seconds": 0})
     app.send_task("tasks.run_execute", args=[run.pk])
     run = wait_for_run(run)
     assert run.status == Run.SUCCEEDED

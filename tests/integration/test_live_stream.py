@@ -1,6 +1,4 @@
 """The live run log over SSE, served by the real ASGI app (uvicorn) while a real worker runs Terraform."""
-import time
-
 import pytest
 
 from environments.models import Run
@@ -47,8 +45,8 @@ def test_a_reconnect_with_last_event_id_resumes_exactly_after_it(live_worker, li
     assert ids[-1] == run.events.count()
 
 
-def test_outsiders_and_anonymous_users_get_nothing_from_the_stream(live_portal, client, developer, outsider, project,
-                                                                   sandbox_version):
+def test_outsiders_and_anonymous_users_get_nothing_from_the_stream(live_worker, live_portal, client, developer,
+                                                                   outsider, project, sandbox_version):
     env, run = environment_create(developer, project, sandbox_version, "private", {"app_name": "private-app"})
     conn, response = open_stream(live_portal.url, f"/runs/{run.pk}/events", session_cookie(client, outsider))
     assert response.status == 404
@@ -56,16 +54,4 @@ def test_outsiders_and_anonymous_users_get_nothing_from_the_stream(live_portal, 
     conn, response = open_stream(live_portal.url, f"/runs/{run.pk}/events")
     assert response.status == 401
     conn.close()
-    Run.objects.filter(pk=run.pk).update(status=Run.CANCELED, finished_at=run.created_at)
-    time.sleep(0)  # (no worker needed: the run never starts)
-
-
-def test_the_json_twin_serves_the_same_cursor(client, developer, project, sandbox_version,
-                                              django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks():
-        env, run = environment_create(developer, project, sandbox_version, "json", {"app_name": "json-app"})
-    client.force_login(developer)
-    body = client.get(f"/runs/{run.pk}/events.json?after=0").json()
-    assert [e["seq"] for e in body["events"]] == [1] and body["next"] == 1 and body["finished"] is False
-    assert client.get(f"/runs/{run.pk}/events.json?after=1").json()["events"] == []
-    assert client.get(f"/runs/{run.pk}/events.json?after=x").status_code == 400
+    wait_for_run(run)

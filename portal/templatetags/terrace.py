@@ -1,0 +1,14 @@
+"""Template filters shared by the pages."""
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def tfvalue(value):
+    """A Terraform value as people write it: strings bare, everything else as JSON (true, ["a"], {"k": 1})."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
