@@ -1,10 +1,9 @@
 from django.contrib import admin
 
-from environments.models import AuditEvent, Environment, Run, Template, TemplateShare, TemplateVersion
+from environments.models import Environment, Run, Template, TemplateShare, TemplateVersion
 
 admin.site.register(Template)
 admin.site.register(TemplateVersion)
 admin.site.register(TemplateShare)
 admin.site.register(Environment)
 admin.site.register(Run)
-admin.site.register(AuditEvent)

@@ -255,24 +255,3 @@ class StateVersion(models.Model):
     class Meta:
         ordering = ["-created_at"]
         get_latest_by = "created_at"
-
-
-class AuditEvent(models.Model):
-    """Who did what to which object, when and from where."""
-
-    scope_project_field = "project"
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_label = models.CharField(max_length=150, blank=True, help_text="'system' for the worker and beat")
-    action = models.CharField(max_length=64)
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
-    data = models.JSONField(default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]

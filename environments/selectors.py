@@ -1,7 +1,7 @@
 """Reads, always through the scoping function."""
 from django.db.models import Q
 
-from environments.models import Environment, Run, RunEvent, TemplateVersion
+from environments.models import Environment, Run, RunEvent, Template, TemplateShare, TemplateVersion
 from rbac import permissions as perms
 from rbac.models import Project
 from rbac.scoping import has_perm, scope
@@ -55,3 +55,23 @@ def template_versions_for_project(user, project):
         .distinct()
         .order_by("template__name", "-created_at")
     )
+
+
+def template_list(user):
+    """Templates the user may see: owned by a project where they hold template.view, or shared with one."""
+    owned = scope(Template.objects.all(), user, perms.TEMPLATE_VIEW).values("pk")
+    projects = project_list(user).values("pk")
+    shared = TemplateShare.objects.filter(Q(project__in=projects) | Q(project__isnull=True)).values("template_id")
+    if not (user and user.is_authenticated):
+        return Template.objects.none()
+    return Template.objects.filter(Q(pk__in=owned) | Q(pk__in=shared)).select_related("project")
+
+
+def template_available_in(environment):
+    """True while the environment's template is still owned by or shared with the environment's project."""
+    template = environment.template_version.template
+    if template.project_id == environment.project_id:
+        return True
+    return TemplateShare.objects.filter(template=template).filter(
+        Q(project=environment.project_id) | Q(project__isnull=True)
+    ).exists()

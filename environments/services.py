@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from environments import crypto, schema
 from environments.models import (
-    AuditEvent,
     Environment,
     Run,
     RunEvent,
@@ -23,6 +22,7 @@ from environments.models import (
 )
 from environments.runs import next_seq
 from rbac import permissions as perms
+from rbac.audit import audit
 from rbac.scoping import has_perm
 
 log = logging.getLogger(__name__)
@@ -37,20 +37,6 @@ class RunConflict(Exception):
 
 class InvalidRequest(Exception):
     """The request cannot be carried out as asked; the message says why."""
-
-
-def audit(actor, action, obj, *, project=None, data=None, ip=None):
-    """Record an audit event. `actor` None means the system (worker, beat)."""
-    return AuditEvent.objects.create(
-        actor=actor,
-        actor_label=actor.get_username() if actor else "system",
-        action=action,
-        project=project,
-        object_type=type(obj).__name__.lower(),
-        object_id=str(obj.pk),
-        data=data or {},
-        ip=ip,
-    )
 
 
 # --- Templates -----------------------------------------------------------------------------------------
@@ -136,6 +122,19 @@ def template_share(template, project, *, actor=None):
         audit(actor, "template.share", template, project=template.project,
               data={"project": project.slug if project else "*"})
     return share
+
+
+@transaction.atomic
+def template_unshare(template, project, *, actor=None):
+    """Stop offering `template` to `project` (None: the "all projects" share). Existing environments keep
+    working; new ones can no longer be created from it there."""
+    if actor is not None and not has_perm(actor, perms.TEMPLATE_SHARE, template.project):
+        raise PermissionDenied("You may not share templates of this project.")
+    deleted, _ = TemplateShare.objects.filter(template=template, project=project).delete()
+    if deleted:
+        audit(actor, "template.unshare", template, project=template.project,
+              data={"project": project.slug if project else "*"})
+    return bool(deleted)
 
 
 # --- Environments and runs -----------------------------------------------------------------------------

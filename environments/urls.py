@@ -20,4 +20,5 @@ run_urlpatterns = ([
 
 template_urlpatterns = ([
     path("", views.template_list, name="list"),
+    path("<int:pk>/", views.template_detail, name="detail"),
 ], "catalog")

@@ -1,4 +1,4 @@
-"""Evaluate a variable's `validation` conditions in Python, the way Terraform 1.0.3 would.
+r"""Evaluate a variable's `validation` conditions in Python, the way Terraform 1.0.3 would.
 
 Terraform never runs in the web process, yet the variable form should reject bad input at once. This module
 parses the HCL expression subset that validation conditions use and evaluates it without eval/exec:
@@ -10,7 +10,8 @@ It follows Terraform's rules where they matter for a verdict, each checked again
 (tests/environments/test_validation_eval.py): values carry types (`tolist([]) == []` is false), `==` never
 converts, `&&`/`||` evaluate both sides (no short-circuit in 1.0.3), numbers are binary floats with a 512-bit
 mantissa like Terraform's big.Float (`0.1 + 0.2 == 0.3` holds), strings are NFC-normalised and measured in
-grapheme clusters, regular expressions follow RE2 (ASCII `\d`, `$` only at the very end, Go's FindAll).
+grapheme clusters, regular expressions follow RE2 (ASCII-only digit and word classes, `$` only at the very
+end, Go's FindAll).
 
 Anything it cannot evaluate faithfully raises `Unsupported` and the condition is left to Terraform's plan;
 so do inputs that would make Python slow where Terraform is not (nested regex repetition on long text,

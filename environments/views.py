@@ -10,9 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from environments import selectors, services
 from environments.forms import EnvironmentForm
-from environments.models import Environment, Run, Template
+from environments.models import Environment, Run
 from rbac import permissions as perms
-from rbac.scoping import has_perm, scope
+from rbac.scoping import has_perm
 
 
 def _client_ip(request):
@@ -106,6 +106,7 @@ def environment_detail(request, pk):
         "active_run": next((r for r in runs if r.is_active), None),
         "variables": _variable_rows(environment),
         "can_destroy": has_perm(request.user, perms.ENVIRONMENT_DESTROY, environment.project),
+        "template_available": selectors.template_available_in(environment),
     })
 
 
@@ -178,12 +179,41 @@ def run_events_json(request, pk):
 @require_GET
 def template_list(request):
     """The catalogue: templates the user may see (owned by their projects or shared with them)."""
-    visible = scope(Template.objects.all(), request.user, perms.TEMPLATE_VIEW)
-    project_ids = selectors.project_list(request.user).values("pk")
-    shared = Template.objects.filter(shares__project__in=project_ids) | Template.objects.filter(
-        shares__isnull=False, shares__project__isnull=True
-    )
-    templates = (visible | shared).distinct().select_related("project").prefetch_related(
+    templates = selectors.template_list(request.user).prefetch_related(
         Prefetch("versions", to_attr="version_list")
     )
-    return render(request, "environments/templates.html", {"templates": templates})
+    query = request.GET.get("q", "").strip()
+    if query:
+        templates = templates.filter(name__icontains=query)
+    return render(request, "environments/templates.html", {"templates": templates, "q": query})
+
+
+@login_required
+def template_detail(request, pk):
+    """A template's page: README, versions, variables; its shares for those who may share it."""
+    template = get_object_or_404(selectors.template_list(request.user), pk=pk)
+    can_share = has_perm(request.user, perms.TEMPLATE_SHARE, template.project)
+    if request.method == "POST":
+        if not can_share:
+            raise PermissionDenied("You may not share this template.")
+        slug = request.POST.get("project", "")
+        target = None if slug == "*" else selectors.project_list(request.user).filter(slug=slug).first()
+        if slug != "*" and target is None:
+            messages.error(request, "Choose a project to share with.")
+        elif request.POST.get("action") == "unshare":
+            services.template_unshare(template, target, actor=request.user)
+            messages.success(request, f"{template.name} is no longer shared with {target or 'all projects'}.")
+        else:
+            services.template_share(template, target, actor=request.user)
+            messages.success(request, f"{template.name} is now shared with {target or 'all projects'}.")
+        return redirect("catalog:detail", pk=template.pk)
+    versions = template.versions.order_by("-created_at")
+    shares = template.shares.select_related("project").order_by("project__name") if can_share else []
+    return render(request, "environments/template_detail.html", {
+        "template": template,
+        "versions": versions,
+        "latest": versions.first(),
+        "shares": shares,
+        "can_share": can_share,
+        "projects": selectors.project_list(request.user).exclude(pk=template.project_id) if can_share else [],
+    })

@@ -11,5 +11,6 @@ urlpatterns = [
     path("environments/", include("environments.urls")),
     path("runs/", include(run_urlpatterns)),
     path("templates/", include(template_urlpatterns)),
+    path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
 ]

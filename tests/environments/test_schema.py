@@ -1,11 +1,14 @@
 """Reading a template folder into the variable-form schema, and converting input like Terraform does."""
 
 import pathlib
+import shutil
+import subprocess
 import textwrap
 
 import pytest
 
 from environments.schema import SchemaError, TypeMismatch, conform, load_metadata, parse_module, parse_type
+from tests.environments.test_validation_eval import offline_terraform_env
 
 HELLO_SANDBOX = pathlib.Path(__file__).resolve().parents[2] / "catalog" / "hello-sandbox"
 
@@ -366,3 +369,17 @@ def test_metadata_must_be_a_mapping(tmp_path):
     (tmp_path / "terrace.yaml").write_text("- a\n- b\n")
     with pytest.raises(SchemaError, match="expected a mapping"):
         load_metadata(tmp_path)
+
+
+# --- The demo template is valid, formatted Terraform ---------------------------------------------------------
+
+
+@pytest.mark.terraform
+def test_hello_sandbox_is_formatted_and_valid_terraform(tmp_path):
+    terraform_bin, env = offline_terraform_env(tmp_path)
+    workdir = tmp_path / "hello-sandbox"
+    shutil.copytree(HELLO_SANDBOX, workdir)
+    for command in (["fmt", "-check", "-diff"], ["init", "-input=false", "-no-color"], ["validate", "-no-color"]):
+        result = subprocess.run([terraform_bin, *command], cwd=workdir, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
