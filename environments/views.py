@@ -27,7 +27,7 @@ def current_project(request, perm=perms.PROJECT_VIEW):
     if project is None and request.GET.get("project"):
         raise Http404("No such project.")
     project = project or projects.first()
-    if project is not None:
+    if project is not None and request.session.get("project") != project.slug:
         request.session["project"] = project.slug
     return project
 

@@ -1,0 +1,105 @@
+"""The permission matrix, generated from the URL configuration.
+
+Every named URL is either in MATRIX (the expected status for each persona) or in PUBLIC with a reason. A URL
+added without an entry fails `test_every_url_is_in_the_matrix`, so no endpoint can be forgotten.
+Personas: org admin, project admin, environment template user, viewer (all of project "team-a"), a member of
+another project, and an anonymous visitor. 302 for anonymous means "sent to the login page".
+"""
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from environments.services import environment_create
+
+PERSONAS = ("org_admin", "project_admin", "developer", "viewer", "outsider", "anonymous")
+
+# URL namespaces that are not ours and carry their own protection.
+PUBLIC_NAMESPACES = {
+    "admin": "Django's admin site: staff accounts only, with Django's own permission checks.",
+}
+PUBLIC = {
+    "healthz": "Liveness for load balancers; says only ok/unavailable.",
+    # allauth's account pages: sign in/out, password reset; they expose nothing project-owned.
+    **{name: "allauth account page" for name in (
+        "account_login", "account_logout", "account_signup", "account_reauthenticate", "account_email",
+        "account_email_verification_sent", "account_confirm_email", "account_change_password",
+        "account_set_password", "account_inactive", "account_reset_password", "account_reset_password_done",
+        "account_reset_password_from_key", "account_reset_password_from_key_done", "account_reset_password_from_key_done",
+        "account_confirm_login_code", "account_request_login_code", "account_confirm_password_reset_code",
+        "account_change_phone", "account_verify_phone",
+    )},
+}
+
+# name -> (method, url builder, {persona: expected status})
+ALL_200 = dict.fromkeys(PERSONAS[:-1], 200) | {"anonymous": 302}
+MEMBERS_200 = {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 200, "outsider": 404,
+               "anonymous": 302}
+MATRIX = {
+    "home": ("get", lambda o: "/", dict.fromkeys(PERSONAS, 302)),
+    "environments:list": ("get", lambda o: "/environments/", ALL_200),
+    "environments:new": ("get", lambda o: "/environments/new/?project=team-a",
+                         {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 404,
+                          "outsider": 404, "anonymous": 302}),
+    "environments:create": ("get", lambda o: f"/environments/new/{o['version'].pk}/?project=team-a",
+                            {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 404,
+                             "outsider": 404, "anonymous": 302}),
+    "environments:detail": ("get", lambda o: f"/environments/{o['env'].pk}/", MEMBERS_200),
+    "environments:status": ("get", lambda o: f"/environments/{o['env'].pk}/status/", MEMBERS_200),
+    # Allowed users are redirected back with "a run is in progress" (the apply is still queued).
+    "environments:destroy": ("post", lambda o: f"/environments/{o['env'].pk}/destroy/",
+                             {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
+                              "outsider": 404, "anonymous": 302}),
+    "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
+    "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
+    # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
+    "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),
+    "catalog:list": ("get", lambda o: "/templates/", ALL_200),
+    # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
+    "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),
+}
+
+
+def _names(patterns, namespace=None):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            if ns in PUBLIC_NAMESPACES:
+                continue
+            yield from _names(entry.url_patterns, ns if entry.namespace is None else (
+                f"{namespace}:{entry.namespace}" if namespace else entry.namespace))
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}:{entry.name}" if namespace else entry.name
+
+
+def test_every_url_is_in_the_matrix():
+    names = set(_names(get_resolver().url_patterns))
+    missing = sorted(n for n in names if n not in MATRIX and n not in PUBLIC)
+    assert not missing, f"URLs with no permission-matrix entry (add them to MATRIX or PUBLIC): {missing}"
+    stale = sorted(n for n in MATRIX if n not in names)
+    assert not stale, f"matrix entries for URLs that no longer exist: {stale}"
+
+
+@pytest.fixture
+def objects(developer, project, sandbox_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        env, run = environment_create(developer, project, sandbox_version, "matrix", {"app_name": "matrix"})
+    return {"env": env, "run": run, "version": sandbox_version, "project": project}
+
+
+@pytest.fixture
+def personas(platform_admin, project_admin, developer, viewer, outsider):
+    return {"org_admin": platform_admin, "project_admin": project_admin, "developer": developer,
+            "viewer": viewer, "outsider": outsider, "anonymous": None}
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_permission_matrix(name, client, objects, personas):
+    method, build, expected = MATRIX[name]
+    url = build(objects)
+    for persona in PERSONAS:
+        client.logout()
+        if personas[persona] is not None:
+            client.force_login(personas[persona])
+        response = getattr(client, method)(url)
+        assert response.status_code == expected[persona], f"{name} as {persona}: {response.status_code}"
+        if persona == "anonymous" and expected[persona] == 302:
+            assert "/accounts/login/" in response["Location"], f"{name}: anonymous not sent to login"
