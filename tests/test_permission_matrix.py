@@ -23,7 +23,7 @@ PUBLIC = {
         "account_login", "account_logout", "account_signup", "account_reauthenticate", "account_email",
         "account_email_verification_sent", "account_confirm_email", "account_change_password",
         "account_set_password", "account_inactive", "account_reset_password", "account_reset_password_done",
-        "account_reset_password_from_key", "account_reset_password_from_key_done", "account_reset_password_from_key_done",
+        "account_reset_password_from_key", "account_reset_password_from_key_done",
         "account_confirm_login_code", "account_request_login_code", "account_confirm_password_reset_code",
         "account_change_phone", "account_verify_phone",
     )},
