@@ -65,12 +65,13 @@ def _status_reason(run, status, error):
     return ""
 
 
-def run_transition(run, status, *, error="", **fields):
+def run_transition(run, status, *, error="", only_from=None, **fields):
     """Move `run` to `status` if it is in an allowed state; update its environment; log a status event.
 
-    Raises TransitionRefused when the run has moved on. `fields` are other Run columns to set atomically.
+    Raises TransitionRefused when the run has moved on. `only_from` narrows the allowed states further (e.g.
+    cancel a run only while it is still queued). `fields` are other Run columns to set atomically.
     """
-    allowed = TRANSITIONS[status]
+    allowed = TRANSITIONS[status] if only_from is None else TRANSITIONS[status] & set(only_from)
     now = timezone.now()
     values = dict(fields, status=status)
     if error:

@@ -217,3 +217,29 @@ def environment_destroy(user, environment, *, ip=None):
 def environment_secret_values(environment):
     """Decrypted sensitive variable values (worker only: never rendered)."""
     return crypto.decrypt_json(environment.secret_variables)
+
+
+def run_cancel(user, run, *, ip=None):
+    """Cancel a run: a queued one ends at once; a running one is interrupted by its worker (SIGINT to
+    Terraform, which saves the state written so far) at its next heartbeat."""
+    from environments.runs import TransitionRefused, run_transition
+
+    if not has_perm(user, perms.RUN_CANCEL, run.environment.project):
+        raise PermissionDenied("You may not cancel runs in this project.")
+    if run.status == Run.QUEUED:
+        try:
+            run_transition(run, Run.CANCELED, only_from={Run.QUEUED},
+                           error=f"Canceled by {user.get_username()} before it started.")
+            audit(user, "run.cancel", run, project=run.environment.project, ip=ip)
+            return run
+        except TransitionRefused:
+            run.refresh_from_db()  # a worker claimed it meanwhile: cancel the running run instead
+    requested = Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=timezone.now()
+    )
+    if not requested and run.status not in Run.ACTIVE:
+        raise InvalidRequest(f"This run has already ended ({run.status}).")
+    if requested:
+        audit(user, "run.cancel", run, project=run.environment.project, ip=ip)
+    run.refresh_from_db()
+    return run

@@ -152,7 +152,24 @@ def environment_destroy(request, pk):
 @require_GET
 def run_detail(request, pk):
     run = get_object_or_404(selectors.run_list(request.user), pk=pk)
-    return render(request, "environments/run.html", {"run": run, "environment": run.environment})
+    return render(request, "environments/run.html", {
+        "run": run,
+        "environment": run.environment,
+        "can_cancel": run.is_active and has_perm(request.user, perms.RUN_CANCEL, run.environment.project),
+    })
+
+
+@login_required
+@require_POST
+def run_cancel(request, pk):
+    run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    try:
+        services.run_cancel(request.user, run, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Cancel requested: Terraform is being interrupted; what it created so far is kept.")
+    return redirect("runs:detail", pk=run.pk)
 
 
 @login_required

@@ -208,7 +208,8 @@ CATALOG_DIR = Path(env("TERRACE_CATALOG_DIR", BASE_DIR / "catalog"))
 RUNS_DIR = Path(env("TERRACE_RUNS_DIR", DATA_DIR / "runs"))
 KEEP_RUN_DIRS = env_bool("TERRACE_KEEP_RUN_DIRS", False)
 RUN_TIMEOUT_SECONDS = env_int("RUN_TIMEOUT_SECONDS", 3 * 3600)
-RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5)
+# Heartbeats also carry "cancel requested?", so this bounds how long a cancel takes to reach Terraform.
+RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 2)
 # A run whose heartbeat is older than this is considered lost by the reaper.
 RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60)
 RUN_EVENT_FLUSH_MS = env_int("RUN_EVENT_FLUSH_MS", 100)

@@ -49,6 +49,10 @@ MATRIX = {
                              {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
                               "outsider": 404, "anonymous": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
+    # The run is still queued: allowed users cancel it and are sent back to the run page.
+    "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
+                    {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}),
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
     "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),

@@ -147,6 +147,8 @@
   Object.keys(handlers).forEach(function (kind) { source.addEventListener(kind, onEvent); });
   source.addEventListener("end", function (msg) {
     finished = true;
+    const cancel = document.getElementById("cancel-form");
+    if (cancel) cancel.remove();
     source.close();
     root.dataset.finished = "true";
     conn.textContent = "";

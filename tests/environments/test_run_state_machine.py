@@ -84,3 +84,14 @@ def test_create_enqueues_the_run_only_after_commit(developer, project, sandbox_v
         assert len(callbacks) == 1
         callbacks[0]()
     send_task.assert_called_once_with("tasks.run_execute", args=[run.pk])
+
+
+def test_cancel_of_a_run_a_worker_just_claimed_does_not_end_it_behind_the_workers_back(env_and_run, developer):
+    from environments.services import run_cancel
+
+    _, stale = env_and_run  # still says "queued" in memory
+    run_claim(stale.pk, "w")  # ...but a worker has claimed it
+    run_cancel(developer, stale)
+    stale.refresh_from_db()
+    assert stale.status == Run.PLANNING, "the worker must interrupt Terraform and end the run itself"
+    assert stale.cancel_requested_at is not None

@@ -1,0 +1,52 @@
+"""Cancel: a queued run ends at once; a running apply is interrupted (SIGINT to Terraform's process group),
+keeps the state written so far, and the environment can then be destroyed."""
+import time
+
+import pytest
+
+from environments.models import Environment, Run, RunEvent, StateVersion
+from environments.services import environment_create, environment_destroy, run_cancel
+from tests.conftest import wait_for_run
+
+pytestmark = [pytest.mark.worker, pytest.mark.terraform, pytest.mark.django_db(transaction=True)]
+
+
+def _wait_for_event(run, **filters):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if RunEvent.objects.filter(run=run, **filters).exists():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no event {filters} in run {run.pk}")
+
+
+def test_canceling_a_running_apply_interrupts_terraform_and_keeps_state(live_worker, developer, project,
+                                                                        sandbox_version):
+    env, run = environment_create(developer, project, sandbox_version, "cancel-me",
+                                  {"app_name": "cancel-app", "step_seconds": 10})
+    # Wait until the first resource has completed and the second is in its long sleep.
+    _wait_for_event(run, kind="resource", data__addr="null_resource.app", data__state="started")
+    started = time.monotonic()
+    run_cancel(developer, run)
+    run = wait_for_run(run)
+    took = time.monotonic() - started
+    assert run.status == Run.CANCELED
+    assert took < 8, f"cancel took {took:.1f} s (heartbeat {1} s + Terraform's interrupt)"
+    env.refresh_from_db()
+    assert env.status == Environment.FAILED and "canceled" in env.status_reason
+    # The network resource finished before the cancel: it is in the kept state, so destroy can remove it.
+    assert StateVersion.objects.filter(environment=env).latest().resource_count >= 1
+    assert not RunEvent.objects.filter(run=run, kind="resource", data__addr="null_resource.secret").exists()
+    destroy = wait_for_run(environment_destroy(developer, env))
+    assert destroy.status == Run.DESTROYED, destroy.error
+    assert StateVersion.objects.filter(environment=env).latest().resource_count == 0
+
+
+def test_canceling_a_queued_run_ends_it_without_terraform(developer, project, sandbox_version,
+                                                          django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):  # never reaches a worker
+        env, run = environment_create(developer, project, sandbox_version, "queued", {"app_name": "queued"})
+    run_cancel(developer, run)
+    run.refresh_from_db()
+    assert run.status == Run.CANCELED and "before it started" in run.error
+    assert [e.message for e in RunEvent.objects.filter(run=run, kind="status")] == ["queued", "canceled"]
