@@ -11,6 +11,7 @@ urlpatterns = [
     path("environments/", include("environments.urls")),
     path("runs/", include(run_urlpatterns)),
     path("templates/", include(template_urlpatterns)),
+    path("admin-portal/onboard/", views.onboard, name="onboard"),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
 ]

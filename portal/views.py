@@ -1,8 +1,17 @@
-"""Home and health."""
+"""Home, health, and the onboarding page (it spans rbac and environments, so it lives here)."""
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from portal.onboarding import onboarding_templates, project_onboard
+from rbac import permissions as perms
+from rbac import services
+from rbac.forms import OnboardForm
+from rbac.scoping import has_org_perm
 
 
 @login_required
@@ -18,3 +27,27 @@ def healthz(request):
     except Exception as exc:
         return JsonResponse({"status": "unavailable", "database": str(exc.__class__.__name__)}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def onboard(request):
+    """One page, one click: a project for a developer, with group, role binding and template shares."""
+    if not has_org_perm(request.user, perms.ORG_MANAGE):
+        raise PermissionDenied("Only org admins can onboard developers.")
+    form = OnboardForm(request.POST or None, templates=onboarding_templates())
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = project_onboard(
+                request.user, slug=data["slug"], name=data["name"], developer=data["developer"],
+                group_name=data["group_name"], idp_group=data["idp_group"], templates=data["templates"],
+                role=data["role"], ip=request.META.get("REMOTE_ADDR"),
+            )
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"{project.name} is ready: {data['developer'].get_username()} can now "
+                                      "create environments from the shared templates.")
+            return redirect("rbac:project", slug=project.slug)
+    return render(request, "rbac/onboard.html", {"form": form}, status=400 if request.method == "POST" else 200)

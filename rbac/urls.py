@@ -1,3 +1,14 @@
-"""Platform admin pages (filled in by the admin-pages work)."""
+"""Platform admin pages, mounted at /admin-portal/ (not the Django admin)."""
+from django.urls import path
+
+from rbac import views
+
 app_name = "rbac"
-urlpatterns = []
+urlpatterns = [
+    path("projects/", views.project_list, name="projects"),
+    path("projects/<slug:slug>/", views.project_detail, name="project"),
+    path("projects/<slug:slug>/bindings/<int:pk>/delete/", views.binding_delete, name="binding_delete"),
+    path("groups/", views.group_list, name="groups"),
+    path("groups/<int:pk>/", views.group_detail, name="group"),
+    path("groups/<int:pk>/members/<int:membership_id>/delete/", views.member_remove, name="member_remove"),
+]

@@ -33,6 +33,18 @@ PUBLIC = {
 ALL_200 = dict.fromkeys(PERSONAS[:-1], 200) | {"anonymous": 302}
 MEMBERS_200 = {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 200, "outsider": 404,
                "anonymous": 302}
+MANAGERS_200 = {"org_admin": 200, "project_admin": 200, "developer": 403, "viewer": 403, "outsider": 404,
+                "anonymous": 302}
+ORG_ONLY = {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403, "outsider": 403,
+            "anonymous": 302}
+
+
+def _group_pk():
+    from rbac.models import Group
+
+    return Group.objects.get_or_create(name="matrix-group")[0].pk
+
+
 MATRIX = {
     "home": ("get", lambda o: "/", dict.fromkeys(PERSONAS, 302)),
     "environments:list": ("get", lambda o: "/environments/", ALL_200),
@@ -56,6 +68,17 @@ MATRIX = {
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
     "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),
+    # Platform admin pages.
+    "rbac:projects": ("get", lambda o: "/admin-portal/projects/", MANAGERS_200 | {"outsider": 403}),
+    "rbac:project": ("get", lambda o: "/admin-portal/projects/team-a/", MANAGERS_200),
+    # A binding id that does not exist, so no persona changes anything for the next one.
+    "rbac:binding_delete": ("post", lambda o: "/admin-portal/projects/team-a/bindings/0/delete/",
+                            MANAGERS_200 | {"org_admin": 404, "project_admin": 404}),
+    "rbac:groups": ("get", lambda o: "/admin-portal/groups/", ORG_ONLY),
+    "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
+    "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
+                           ORG_ONLY | {"org_admin": 404}),
+    "onboard": ("get", lambda o: "/admin-portal/onboard/", ORG_ONLY),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
     "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),

@@ -1,0 +1,225 @@
+"""Platform admin pages: projects and their role bindings, groups and their members, onboarding.
+
+Projects go through the scoping function like everything else: a project you cannot see answers 404, one
+you see but do not manage answers 403. Groups are organisation-wide, so their pages are for org admins only
+(403 for everyone else). The services re-check every permission.
+"""
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Func, IntegerField, OuterRef, Q, Subquery
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from rbac import permissions as perms
+from rbac import services
+from rbac.forms import GroupForm, MemberForm, ProjectForm, RoleBindingForm
+from rbac.models import Group, Membership, Project
+from rbac.scoping import has_org_perm, has_perm, scope
+
+PAGE_SIZE = 25
+MEMBERS_PAGE_SIZE = 50
+
+# Where a membership comes from, in the words of the group page.
+SOURCE_HELP = {
+    Group.LOCAL: "Added in Terrace; stays until removed here.",
+    Group.OIDC: "From the OIDC group claim at login; follows the identity provider.",
+    Group.SAML: "From the SAML group attribute at login; follows the identity provider.",
+    Group.SCIM: "Pushed by the identity provider over SCIM; follows the identity provider.",
+}
+
+
+def _ip(request):
+    return request.META.get("REMOTE_ADDR")
+
+
+def _require_org_admin(request):
+    if not has_org_perm(request.user, perms.ORG_MANAGE):
+        raise PermissionDenied("Only org admins may manage this.")
+
+
+def _managed_project(request, slug):
+    """The project named `slug`: 404 unless the user can see it, 403 unless they also manage it."""
+    project = get_object_or_404(scope(Project.objects.all(), request.user, perms.PROJECT_VIEW), slug=slug)
+    if not has_perm(request.user, perms.PROJECT_MANAGE, project):
+        raise PermissionDenied("You may not manage this project.")
+    return project
+
+
+def _page(request, queryset, size=PAGE_SIZE):
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+def _member_count():
+    """Distinct users holding a role in the project, directly or through a group (a correlated subquery)."""
+    users = (
+        get_user_model().objects
+        .filter(Q(rolebinding__project=OuterRef("pk")) | Q(membership__group__rolebinding__project=OuterRef("pk")))
+        .order_by()
+        # COUNT as a plain function, not an aggregate: no GROUP BY, so the subquery always gives one row.
+        .annotate(n=Func("pk", function="COUNT", template="COUNT(DISTINCT %(expressions)s)"))
+        .values("n")
+    )
+    return Subquery(users, output_field=IntegerField())
+
+
+# --- Projects ------------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_list(request):
+    """Projects the user manages (org admins: all), searchable; org admins also create projects here."""
+    is_org_admin = has_org_perm(request.user, perms.ORG_MANAGE)
+    projects = scope(Project.objects.all(), request.user, perms.PROJECT_MANAGE)
+    if not is_org_admin and not projects.exists():
+        raise PermissionDenied("You do not manage any project.")
+    form = ProjectForm(request.POST or None) if is_org_admin else None
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied("Only org admins may create projects.")
+        if form.is_valid():
+            try:
+                project = services.project_create(
+                    request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"], ip=_ip(request)
+                )
+            except services.InvalidRequest as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Project {project.name} created. Add role bindings to give access.")
+                return redirect("rbac:project", slug=project.slug)
+    query = request.GET.get("q", "").strip()
+    if query:
+        projects = projects.filter(Q(name__icontains=query) | Q(slug__icontains=query))
+    projects = projects.annotate(
+        binding_count=Count("bindings", distinct=True), member_count=_member_count()
+    ).order_by("name", "pk")
+    return render(request, "rbac/projects.html", {
+        "page": _page(request, projects),
+        "q": query,
+        "form": form,
+        "is_org_admin": is_org_admin,
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_detail(request, slug):
+    """A project's role bindings (add and remove) and the templates shared with it."""
+    project = _managed_project(request, slug)
+    form = RoleBindingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            binding = services.role_binding_create(
+                request.user, role=data["role"], project=project, user=data["user"], group=data["group"],
+                ip=_ip(request),
+            )
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"{binding.user or binding.group} is now {binding.get_role_display()} "
+                                      f"in {project.name}.")
+            return redirect("rbac:project", slug=project.slug)
+    bindings = project.bindings.select_related("user", "group").annotate(
+        group_size=Count("group__membership")
+    ).order_by("role", "group__name", "user__username")
+    # Through the reverse accessor: rbac stays free of imports from environments.
+    shares = project.shared_templates.select_related("template__project").order_by("template__name")
+    return render(request, "rbac/project.html", {
+        "project": project,
+        "bindings": bindings,
+        "shares": shares,
+        "form": form,
+        "is_org_admin": has_org_perm(request.user, perms.ORG_MANAGE),
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def binding_delete(request, slug, pk):
+    project = _managed_project(request, slug)
+    binding = get_object_or_404(project.bindings.select_related("user", "group"), pk=pk)
+    try:
+        services.role_binding_delete(request.user, binding, ip=_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Removed: {binding.user or binding.group} as {binding.get_role_display()}.")
+    return redirect("rbac:project", slug=project.slug)
+
+
+# --- Groups --------------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def group_list(request):
+    """Every group with its member and binding counts; org admins create groups here."""
+    _require_org_admin(request)
+    form = GroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        idp_group = form.cleaned_data["idp_group"].strip()
+        try:
+            group = services.group_create(
+                request.user, name=form.cleaned_data["name"], external_id=idp_group,
+                source=Group.OIDC if idp_group else Group.LOCAL, ip=_ip(request),
+            )
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Group {group.name} created.")
+            return redirect("rbac:group", pk=group.pk)
+    groups = Group.objects.all()
+    query = request.GET.get("q", "").strip()
+    if query:
+        groups = groups.filter(Q(name__icontains=query) | Q(external_id__icontains=query))
+    groups = groups.annotate(
+        member_count=Count("membership", distinct=True), binding_count=Count("rolebinding", distinct=True)
+    ).order_by("name", "pk")
+    return render(request, "rbac/groups.html", {
+        "page": _page(request, groups),
+        "q": query,
+        "form": form,
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def group_detail(request, pk):
+    """A group's members, each with where the membership comes from; its role bindings."""
+    _require_org_admin(request)
+    group = get_object_or_404(Group, pk=pk)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.cleaned_data["user"]
+        try:
+            services.membership_add(request.user, group, user, ip=_ip(request))
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"{user.get_username()} added to {group.name}.")
+            return redirect("rbac:group", pk=group.pk)
+    memberships = group.membership_set.select_related("user").order_by("user__username", "pk")
+    page = _page(request, memberships, MEMBERS_PAGE_SIZE)
+    return render(request, "rbac/group.html", {
+        "group": group,
+        "page": page,
+        "rows": [(m, SOURCE_HELP.get(m.source, "")) for m in page.object_list],
+        "bindings": group.rolebinding_set.select_related("project").order_by("project__name", "role"),
+        "form": form,
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def member_remove(request, pk, membership_id):
+    _require_org_admin(request)
+    membership = get_object_or_404(Membership.objects.select_related("user", "group"), pk=membership_id, group=pk)
+    services.membership_remove(request.user, membership, ip=_ip(request))
+    note = "" if membership.source == Group.LOCAL else (
+        f" The membership came from {membership.get_source_display()}: remove the user from the IdP group too, "
+        "or it comes back at their next sign-in."
+    )
+    messages.success(request, f"{membership.user.get_username()} removed from {membership.group.name}.{note}")
+    return redirect("rbac:group", pk=membership.group_id)
