@@ -108,15 +108,10 @@ def fixtures(template_dir):
 
 
 def wait_run(run, timeout=300):
-    from environments.models import Run
+    """The tests' wait, polling fast enough not to blur the measurement."""
+    from tests.conftest import wait_for_run
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.status in Run.FINISHED:
-            return run
-        time.sleep(0.02)
-    raise RuntimeError(f"run {run.pk} did not finish")
+    return wait_for_run(run, timeout=timeout, poll=0.02)
 
 
 def stop(*procs):

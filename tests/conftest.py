@@ -33,6 +33,20 @@ def terraform_cli_config():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def offline_terraform_env(tmp_path):
+    """(terraform binary, environment) for running Terraform by hand in a test, offline."""
+    config = toolchain_write(Path(tmp_path) / "toolchain")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "TF_CLI_CONFIG_FILE": str(config),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+    }
+    return settings.TERRAFORM_BIN, env
+
+
 @pytest.fixture(autouse=True)
 def _terraform_settings(settings, terraform_cli_config, tmp_path):
     settings.TERRAFORM_CLI_CONFIG = terraform_cli_config
@@ -239,8 +253,8 @@ def live_portal(django_db_setup, terraform_cli_config, tmp_path_factory):
     portal.stop()
 
 
-def wait_for_run(run, timeout=90):
-    """Poll the database until the run finishes; returns the refreshed run."""
+def wait_for_run(run, timeout=90, poll=0.2):
+    """Poll the database until the run finishes; returns the refreshed run (also used by bench/)."""
     from environments.models import Run
 
     deadline = time.monotonic() + timeout
@@ -248,5 +262,5 @@ def wait_for_run(run, timeout=90):
         run.refresh_from_db()
         if run.status in Run.FINISHED:
             return run
-        time.sleep(0.2)
+        time.sleep(poll)
     raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s")

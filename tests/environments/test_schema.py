@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from environments.schema import SchemaError, TypeMismatch, conform, load_metadata, parse_module, parse_type
-from tests.environments.test_validation_eval import offline_terraform_env
+from tests.conftest import offline_terraform_env
 
 HELLO_SANDBOX = pathlib.Path(__file__).resolve().parents[2] / "catalog" / "hello-sandbox"
 

