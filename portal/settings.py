@@ -178,7 +178,7 @@ CELERY_TASK_ROUTES = {"tasks.run_execute": {"queue": "runs"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-runs": {"task": "tasks.runs_reap", "schedule": 30.0},
+    "reap-stale-runs": {"task": "tasks.runs_reap", "schedule": 10.0},
 }
 
 # --- Terraform -----------------------------------------------------------------------------------------
@@ -211,8 +211,9 @@ KEEP_RUN_DIRS = env_bool("TERRACE_KEEP_RUN_DIRS", False)
 RUN_TIMEOUT_SECONDS = env_int("RUN_TIMEOUT_SECONDS", 3 * 3600)
 # Heartbeats also carry "cancel requested?", so this bounds how long a cancel takes to reach Terraform.
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 2)
-# A run whose heartbeat is older than this is considered lost by the reaper.
-RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60)
+# A run whose heartbeat is older than this is considered lost by the reaper (beat runs it every 10 s), so a
+# dead worker's run is marked errored within RUN_STALE_SECONDS + 10 s.
+RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 30)
 RUN_EVENT_FLUSH_MS = env_int("RUN_EVENT_FLUSH_MS", 100)
 RUN_MAX_EVENTS = env_int("RUN_MAX_EVENTS", 20000)
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 20)

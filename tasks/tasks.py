@@ -1,4 +1,6 @@
 """Celery tasks: thin. Each takes ids and calls one runner or service function."""
+import os
+
 from celery import shared_task
 
 from tasks.runner.execute import execute_run
@@ -8,7 +10,8 @@ from tasks.runner.reaper import runs_reap_stale
 @shared_task(name="tasks.run_execute", bind=True, acks_late=True, ignore_result=True)
 def run_execute(self, run_id):
     """Execute a queued run (a second delivery of the same run does nothing)."""
-    return execute_run(run_id, worker=self.request.hostname or "worker")
+    # Host and pid: what an operator needs to find the process of a stuck run.
+    return execute_run(run_id, worker=f"{self.request.hostname or 'worker'} pid {os.getpid()}")
 
 
 @shared_task(name="tasks.runs_reap", ignore_result=True)
