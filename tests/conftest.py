@@ -207,11 +207,16 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, terraform_cli_config, tmp_path_factory):
-    """One Celery worker process for the session, on the test database and the Redis test broker."""
-    worker = Worker(terraform_cli_config, tmp_path_factory.mktemp("worker"))
+def live_worker(django_db_setup, django_db_blocker, terraform_cli_config):
+    """One Celery worker process for the session, on the test database and the Redis test broker.
+
+    Its folders live outside pytest's basetemp: another pytest session on the machine prunes old basetemps
+    and would delete a run directory under a running Terraform."""
+    folder = tempfile.mkdtemp(prefix="terrace-worker-")
+    worker = Worker(terraform_cli_config, folder)
     yield worker
     worker.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class Portal:
