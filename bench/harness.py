@@ -3,11 +3,8 @@ and (optionally) the ASGI portal under uvicorn — the same shape as production,
 """
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,51 +41,18 @@ def setup():
 
 
 def start_worker(concurrency=1):
-    log = open(Path(os.environ["TERRACE_DATA_DIR"]) / "worker.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "runs,default", "-c", str(concurrency),
-         "--prefetch-multiplier", "1", "-l", "warning", "--purge", "-n", f"bench-{os.getpid()}@%h"],
-        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
-    )
-    time.sleep(0.5)
-    _wait(lambda: _worker_ready(), 60)
-    return proc
+    """A real Celery worker on the bench database (the tests' own process fixture)."""
+    from tests.conftest import Worker
 
-
-def _worker_ready():
-    from portal.celery import app
-
-    return bool(app.control.ping(timeout=0.5))
+    return Worker(os.environ["TERRAFORM_CLI_CONFIG"], os.environ["TERRACE_DATA_DIR"], concurrency=concurrency)
 
 
 def start_portal():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(Path(os.environ["TERRACE_DATA_DIR"]) / "portal.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
-    )
+    """The ASGI portal under uvicorn (the tests' own process fixture); returns (portal, base URL)."""
+    from tests.conftest import Portal
 
-    def up():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    _wait(up, 30)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise RuntimeError("timed out waiting for a process to start")
+    portal = Portal(os.environ["TERRAFORM_CLI_CONFIG"], os.environ["TERRACE_DATA_DIR"])
+    return portal, portal.url
 
 
 def fixtures(template_dir):
@@ -114,14 +78,10 @@ def wait_run(run, timeout=300):
     return wait_for_run(run, timeout=timeout, poll=0.02)
 
 
-def stop(*procs):
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def stop(*processes):
+    """Stop Worker/Portal processes and remove the bench data folder."""
+    for process in processes:
+        process.stop()
     shutil.rmtree(os.environ["TERRACE_DATA_DIR"], ignore_errors=True)
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments import crypto, schema
+from environments import crypto, schema, selectors
 from environments.models import (
     Environment,
     Run,
@@ -20,7 +20,7 @@ from environments.models import (
     TemplateShare,
     TemplateVersion,
 )
-from environments.runs import next_seq
+from environments.runs import TransitionRefused, next_seq, run_transition
 from rbac import permissions as perms
 from rbac.audit import audit
 from rbac.scoping import has_perm
@@ -180,9 +180,7 @@ def environment_create(user, project, version, name, values, *, ip=None):
     """Create an environment from a published, shared template version and queue its first apply."""
     if not has_perm(user, perms.ENVIRONMENT_CREATE, project):
         raise PermissionDenied("You may not create environments in this project.")
-    from environments.selectors import template_versions_for_project
-
-    if not template_versions_for_project(user, project).filter(pk=version.pk).exists():
+    if not selectors.template_versions_for_project(user, project).filter(pk=version.pk).exists():
         raise InvalidRequest("This template is not available to this project.")
     clear, secret = split_values(version, values)
     with transaction.atomic():
@@ -222,8 +220,6 @@ def environment_secret_values(environment):
 def run_cancel(user, run, *, ip=None):
     """Cancel a run: a queued one ends at once; a running one is interrupted by its worker (SIGINT to
     Terraform, which saves the state written so far) at its next heartbeat."""
-    from environments.runs import TransitionRefused, run_transition
-
     if not has_perm(user, perms.RUN_CANCEL, run.environment.project):
         raise PermissionDenied("You may not cancel runs in this project.")
     if run.status == Run.QUEUED:
