@@ -255,3 +255,16 @@ class StateVersion(models.Model):
     class Meta:
         ordering = ["-created_at"]
         get_latest_by = "created_at"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker that is alive: its main process refreshes `last_seen` every few seconds, so pages can
+    say why a run waits (no worker at all, or all busy)."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.name

@@ -1,7 +1,11 @@
 """Reads, always through the scoping function."""
-from django.db.models import Q
+from datetime import timedelta
 
-from environments.models import Environment, Run, RunEvent, Template, TemplateShare, TemplateVersion
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from environments.models import Environment, Run, RunEvent, Template, TemplateShare, TemplateVersion, WorkerHeartbeat
 from rbac import permissions as perms
 from rbac.models import Project
 from rbac.scoping import has_perm, scope
@@ -75,3 +79,18 @@ def template_available_in(environment):
     return TemplateShare.objects.filter(template=template).filter(
         Q(project=environment.project_id) | Q(project__isnull=True)
     ).exists()
+
+
+def workers_alive():
+    """Workers whose main process reported in recently."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WORKER_STALE_SECONDS)
+    return WorkerHeartbeat.objects.filter(last_seen__gte=cutoff)
+
+
+def run_queue_info(run):
+    """Why a queued run waits: its place in the queue, how many runs are executing, how many workers live."""
+    return {
+        "ahead": Run.objects.filter(status=Run.QUEUED, pk__lt=run.pk).count(),
+        "running": Run.objects.filter(status__in=(Run.PLANNING, Run.APPLYING, Run.DESTROYING)).count(),
+        "workers": workers_alive().count(),
+    }

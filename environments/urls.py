@@ -16,6 +16,7 @@ run_urlpatterns = ([
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/events", streams.run_events_stream, name="events"),
     path("<int:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:pk>/queue/", views.run_queue, name="queue"),
     path("<int:pk>/events.json", views.run_events_json, name="events_json"),
 ], "runs")
 

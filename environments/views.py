@@ -160,6 +160,15 @@ def run_detail(request, pk):
 
 
 @login_required
+@require_GET
+def run_queue(request, pk):
+    """Why a queued run waits (htmx polls this fragment while the run is queued)."""
+    run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    info = selectors.run_queue_info(run) if run.status == Run.QUEUED else None
+    return render(request, "environments/partials/_queue.html", {"run": run, "info": info})
+
+
+@login_required
 @require_POST
 def run_cancel(request, pk):
     run = get_object_or_404(selectors.run_list(request.user), pk=pk)

@@ -215,6 +215,9 @@ RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 2)
 # dead worker's run is marked errored within RUN_STALE_SECONDS + 10 s.
 RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 30)
 RUN_EVENT_FLUSH_MS = env_int("RUN_EVENT_FLUSH_MS", 100)
+# Worker processes report in this often; one silent for WORKER_STALE_SECONDS counts as gone.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 20)
 RUN_MAX_EVENTS = env_int("RUN_MAX_EVENTS", 20000)
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 20)
 # How often a live stream without Redis looks for new events.

@@ -3,6 +3,7 @@ import os
 
 from celery import shared_task
 
+from tasks import liveness  # noqa: F401  (connects the worker heartbeat signals)
 from tasks.runner.execute import execute_run
 from tasks.runner.reaper import runs_reap_stale
 

@@ -65,6 +65,7 @@ MATRIX = {
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
                      "anonymous": 302}),
+    "runs:queue": ("get", lambda o: f"/runs/{o['run'].pk}/queue/", MEMBERS_200),
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
     "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),

@@ -71,3 +71,15 @@ def test_a_killed_worker_leaves_an_errored_run_with_a_reason(live_worker, develo
     # actionable: a destroy runs to the end.
     destroy = wait_for_run(environment_destroy(developer, env))
     assert destroy.status == Run.DESTROYED, destroy.error
+
+
+def test_a_running_worker_reports_in(live_worker):
+    from environments.models import WorkerHeartbeat
+    from environments.selectors import workers_alive
+
+    deadline = time.monotonic() + 15  # tables are flushed between tests; the worker reports in every 5 s
+    while not workers_alive().exists():
+        assert time.monotonic() < deadline, "the worker never reported in:\n" + live_worker.output()[-2000:]
+        time.sleep(0.2)
+    beat = WorkerHeartbeat.objects.get()
+    assert beat.name.startswith("test-") and beat.pid > 0
