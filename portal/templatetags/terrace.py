@@ -12,3 +12,11 @@ def tfvalue(value):
     if isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context, number):
+    """The current URL's query string with `page` set to `number` (filters and search are kept)."""
+    query = context["request"].GET.copy()
+    query["page"] = number
+    return "?" + query.urlencode()

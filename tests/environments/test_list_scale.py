@@ -45,3 +45,15 @@ def test_list_runs_a_constant_number_of_queries_at_scale(client, make_user, sand
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(f"/environments/?project={big[0].slug}&page=8").status_code == 200
     assert len(ctx.captured_queries) <= 8
+
+
+@pytest.mark.django_db
+def test_the_pager_keeps_the_status_filter(client, make_user, sandbox_version):
+    user = make_user("pager")
+    project = _populate(user, sandbox_version, projects=1, per_project=30)[0]
+    Environment.objects.filter(project=project, name__in=[f"env-{i}" for i in range(3)]).update(status="failed")
+    client.force_login(user)
+    html = client.get(f"/environments/?project={project.slug}&status=ready").content.decode()
+    assert "page=2" in html and "status=ready" in html.split("Next")[0].rsplit("href=", 1)[-1]
+    page2 = client.get(f"/environments/?project={project.slug}&status=ready&page=2")
+    assert page2.context["page"].paginator.count == 27 and len(page2.context["page"].object_list) == 2
