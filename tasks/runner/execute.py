@@ -68,7 +68,13 @@ class Execution:
         self.sink.add("phase", title, {"phase": name})
 
     def terraform(self, phase, argv):
-        code = process.stream(argv, str(self.workdir), self.env, self.on_line(phase), self.sink.tick, self.deadline)
+        if phase == "init":
+            with process.plugin_cache_lock():
+                code = process.stream(argv, str(self.workdir), self.env, self.on_line(phase), self.sink.tick,
+                                      self.deadline)
+        else:
+            code = process.stream(argv, str(self.workdir), self.env, self.on_line(phase), self.sink.tick,
+                                  self.deadline)
         if code != 0:
             reason = "; ".join(self.errors) or " / ".join(self.tail) or f"terraform {phase} exited with code {code}"
             raise RunFailed(f"terraform {phase} failed: {reason}")
