@@ -200,6 +200,18 @@ def environment_create(user, project, version, name, values, *, ip=None):
     return environment, run
 
 
+def environment_retry(user, environment, *, ip=None):
+    """Run `apply` again on a failed environment, with the same template version and variables."""
+    if not has_perm(user, perms.ENVIRONMENT_UPDATE, environment.project):
+        raise PermissionDenied("You may not change environments in this project.")
+    if environment.status != Environment.FAILED:
+        raise InvalidRequest(f"Only a failed environment can be retried (this one is {environment.status}).")
+    with transaction.atomic():
+        run = run_request(environment, Run.APPLY, user)
+        audit(user, "environment.retry", environment, project=environment.project, ip=ip)
+    return run
+
+
 def environment_destroy(user, environment, *, ip=None):
     """Queue `terraform destroy` for an environment."""
     if not has_perm(user, perms.ENVIRONMENT_DESTROY, environment.project):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/", views.environment_detail, name="detail"),
     path("<int:pk>/status/", views.environment_status, name="status"),
     path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
+    path("<int:pk>/retry/", views.environment_retry, name="retry"),
 ]
 
 run_urlpatterns = ([

@@ -106,6 +106,8 @@ def environment_detail(request, pk):
         "active_run": next((r for r in runs if r.is_active), None),
         "variables": _variable_rows(environment),
         "can_destroy": has_perm(request.user, perms.ENVIRONMENT_DESTROY, environment.project),
+        "can_retry": environment.status == Environment.FAILED
+        and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         "template_available": selectors.template_available_in(environment),
     })
 
@@ -134,6 +136,18 @@ def environment_status(request, pk):
     """The status panel fragment (htmx polls it while a run is active)."""
     environment = _environment_or_404(request, pk)
     return render(request, "environments/partials/_status.html", {"environment": environment})
+
+
+@login_required
+@require_POST
+def environment_retry(request, pk):
+    environment = _environment_or_404(request, pk)
+    try:
+        run = services.environment_retry(request.user, environment, ip=_client_ip(request))
+    except (services.InvalidRequest, services.RunConflict) as exc:
+        messages.error(request, str(exc))
+        return redirect("environments:detail", pk=environment.pk)
+    return redirect("runs:detail", pk=run.pk)
 
 
 @login_required

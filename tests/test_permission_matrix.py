@@ -60,6 +60,10 @@ MATRIX = {
     "environments:destroy": ("post", lambda o: f"/environments/{o['env'].pk}/destroy/",
                              {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
                               "outsider": 404, "anonymous": 302}),
+    # The environment is provisioning, not failed: allowed users are sent back with the reason.
+    "environments:retry": ("post", lambda o: f"/environments/{o['env'].pk}/retry/",
+                           {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
+                            "outsider": 404, "anonymous": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
     # The run is still queued: allowed users cancel it and are sent back to the run page.
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",

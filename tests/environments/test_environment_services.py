@@ -52,3 +52,23 @@ def test_destroy_needs_permission_and_queues_a_destroy_run(developer, viewer, pr
     assert destroy.operation == Run.DESTROY and destroy.status == Run.QUEUED
     env.refresh_from_db()
     assert env.status == Environment.DESTROYING
+
+
+def test_retry_needs_a_failed_environment_and_permission(developer, viewer, project, sandbox_version,
+                                                         django_capture_on_commit_callbacks):
+    from environments.services import environment_retry
+
+    with django_capture_on_commit_callbacks():
+        env, run = environment_create(developer, project, sandbox_version, "r", {"app_name": "retry-app"})
+    with pytest.raises(InvalidRequest, match="Only a failed environment"):
+        environment_retry(developer, env)
+    Run.objects.filter(pk=run.pk).update(status=Run.FAILED, started_at=run.created_at, finished_at=run.created_at)
+    Environment.objects.filter(pk=env.pk).update(status=Environment.FAILED)
+    env.refresh_from_db()
+    with pytest.raises(PermissionDenied):
+        environment_retry(viewer, env)
+    with django_capture_on_commit_callbacks() as callbacks:
+        retry = environment_retry(developer, env)
+    assert retry.operation == Run.APPLY and retry.status == Run.QUEUED and len(callbacks) == 1
+    env.refresh_from_db()
+    assert env.status == Environment.PROVISIONING and env.variables == {"app_name": "retry-app"}

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from environments.models import Environment, Run, RunEvent, StateVersion
-from environments.services import environment_create, environment_destroy, run_cancel
+from environments.services import environment_create, environment_destroy, environment_retry, run_cancel
 from tests.conftest import wait_for_run
 
 pytestmark = [pytest.mark.worker, pytest.mark.terraform, pytest.mark.django_db(transaction=True)]
@@ -37,6 +37,13 @@ def test_canceling_a_running_apply_interrupts_terraform_and_keeps_state(live_wor
     # The network resource finished before the cancel: it is in the kept state, so destroy can remove it.
     assert StateVersion.objects.filter(environment=env).latest().resource_count >= 1
     assert not RunEvent.objects.filter(run=run, kind="resource", data__addr="null_resource.secret").exists()
+    # Retry picks up from the kept state and finishes the job; then destroy cleans everything up.
+    env.variables["step_seconds"] = 0  # (test speed only: the same template, version and other values)
+    env.save(update_fields=["variables"])
+    retry = wait_for_run(environment_retry(developer, env))
+    assert retry.status == Run.SUCCEEDED, retry.error
+    env.refresh_from_db()
+    assert env.status == Environment.READY and env.outputs["app_url"]["value"].startswith("http://cancel-app.")
     destroy = wait_for_run(environment_destroy(developer, env))
     assert destroy.status == Run.DESTROYED, destroy.error
     assert StateVersion.objects.filter(environment=env).latest().resource_count == 0
