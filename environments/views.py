@@ -138,28 +138,27 @@ def environment_status(request, pk):
     return render(request, "environments/partials/_status.html", {"environment": environment})
 
 
-@login_required
-@require_POST
-def environment_retry(request, pk):
+def _queue_run(request, pk, service):
+    """Queue a run on a visible environment through `service`, then follow it; refusals go back with why."""
     environment = _environment_or_404(request, pk)
     try:
-        run = services.environment_retry(request.user, environment, ip=_client_ip(request))
+        run = service(request.user, environment, ip=_client_ip(request))
     except (services.InvalidRequest, services.RunConflict) as exc:
         messages.error(request, str(exc))
         return redirect("environments:detail", pk=environment.pk)
     return redirect("runs:detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def environment_retry(request, pk):
+    return _queue_run(request, pk, services.environment_retry)
 
 
 @login_required
 @require_POST
 def environment_destroy(request, pk):
-    environment = _environment_or_404(request, pk)
-    try:
-        run = services.environment_destroy(request.user, environment, ip=_client_ip(request))
-    except (services.InvalidRequest, services.RunConflict) as exc:
-        messages.error(request, str(exc))
-        return redirect("environments:detail", pk=environment.pk)
-    return redirect("runs:detail", pk=run.pk)
+    return _queue_run(request, pk, services.environment_destroy)
 
 
 @login_required
