@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments import crypto, schema, selectors
+from environments import crypto, policy, schema, selectors, sources
 from environments.models import (
     Environment,
     Run,
@@ -39,18 +39,44 @@ class InvalidRequest(Exception):
     """The request cannot be carried out as asked; the message says why."""
 
 
+class PolicyViolation(InvalidRequest):
+    """Variable values that break the template's policy; `errors` maps each variable name to why."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def _resolve_values(version, values, **kwargs):
+    try:
+        return policy.resolve_values(version, version.template.variable_policy, values, **kwargs)
+    except policy.PolicyError as exc:
+        raise PolicyViolation(exc.errors) from exc
+
+
+def _with_injected(environment, version, values):
+    """`values` plus the portal-filled variables `version` declares (environment id, name, project, owner)."""
+    declared = {v["name"] for v in version.variables}
+    return {**values, **{k: v for k, v in policy.injected_values(environment).items() if k in declared}}
+
+
 # --- Templates -----------------------------------------------------------------------------------------
 
 def snapshot_create(folder: Path) -> Snapshot:
     """A content-addressed, reproducible archive of a template folder (same files → same hash)."""
     folder = Path(folder)
+    root = folder.resolve()
     buf = io.BytesIO()
     # mtime=0 in the gzip header and on every entry: the same files always give the same bytes and hash.
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder)
-            if any(part in _SKIP_NAMES for part in rel.parts) or path.is_symlink() or not path.is_file():
+            if any(part in _SKIP_NAMES for part in rel.parts):
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise InvalidRequest(f"{rel}: a symlink pointing outside the template; refused.")
+            if not path.is_file():  # folders (symlinked ones are not followed by rglob), dangling links
                 continue
             data = path.read_bytes()
             info = tarfile.TarInfo(str(rel))
@@ -137,6 +163,183 @@ def template_unshare(template, project, *, actor=None):
     return bool(deleted)
 
 
+# --- Template management: versions from Git / archives / catalogue, lifecycle, policy -----------------------
+# Import happens in the web process: it runs `git` and the HCL parser, never Terraform, and is bounded (git
+# timeout, size and file-count limits in environments.sources), so the admin sees a parse error on the form
+# at once instead of polling a task.
+
+def _require_manage(actor, template_or_project):
+    project = getattr(template_or_project, "project", template_or_project)
+    if actor is None or not has_perm(actor, perms.TEMPLATE_MANAGE, project):
+        raise PermissionDenied("You may not manage templates of this project.")
+
+
+def template_create(actor, project, *, slug, name, description="", category="", icon="", ip=None):
+    """A new, empty template owned by `project` (its versions are imported next)."""
+    _require_manage(actor, project)
+    with transaction.atomic():
+        if Template.objects.filter(project=project, slug=slug).exists():
+            raise InvalidRequest(f"{project.name} already has a template {slug!r}.")
+        template = Template.objects.create(project=project, slug=slug, name=name, description=description,
+                                           category=category, icon=icon)
+        audit(actor, "template.create", template, project=project, data={"slug": slug}, ip=ip)
+    return template
+
+
+def _version_check(template, version):
+    version = (version or "").strip()
+    if not version:
+        raise InvalidRequest("Enter a version (e.g. 1.2.0).")
+    if len(version) > 50 or any(c.isspace() for c in version):
+        raise InvalidRequest("A version is at most 50 characters, without spaces.")
+    if TemplateVersion.objects.filter(template=template, version=version).exists():
+        raise InvalidRequest(f"Version {version} of {template.name} already exists; versions are immutable.")
+    return version
+
+
+def _version_from_folder(actor, template, folder, *, version, source, source_ref="", source_url="",
+                         source_path="", resolved_commit="", changelog="", ip=None):
+    """Parse, snapshot and save a draft version from a fetched folder, all or nothing.
+
+    A SchemaError (file and line) or a refused symlink leaves nothing behind: the version row, the snapshot
+    and the template's README change are in one transaction.
+    """
+    folder = Path(folder)
+    if not (folder / "variables.tf").is_file():
+        raise InvalidRequest(f"variables.tf not found in {source_path or 'the top folder'} "
+                             "(a template declares its inputs there).")
+    try:
+        parsed = schema.parse_module(folder)
+    except schema.SchemaError as exc:
+        raise InvalidRequest(f"Cannot import: {exc}") from exc
+    readme = folder / "README.md"
+    with transaction.atomic():
+        version = _version_check(template, version)
+        snapshot = snapshot_create(folder)
+        created = TemplateVersion.objects.create(
+            template=template, version=version, state=TemplateVersion.DRAFT, source=source,
+            source_ref=source_ref[:500], source_url=source_url, source_path=source_path,
+            resolved_commit=resolved_commit, snapshot=snapshot, variables=parsed["variables"],
+            outputs=parsed["outputs"], changelog=changelog, imported_by=actor,
+        )
+        if readme.is_file() and not template.readme:
+            Template.objects.filter(pk=template.pk).update(readme=readme.read_text(errors="replace")[:100_000])
+        audit(actor, "template_version.import", created, project=template.project, ip=ip, data={
+            "version": version, "source": source, "ref": source_ref, "commit": resolved_commit,
+            "snapshot": snapshot.sha256,
+        })
+    return created
+
+
+def template_git_set(actor, template, *, url, path="", credential_kind="", credential=None, ip=None):
+    """Remember the template's Git repository and credential. `credential` None keeps the stored one; ""
+    clears it. The credential is encrypted and never shown again."""
+    _require_manage(actor, template)
+    url = sources.git_url_check(url)
+    if credential_kind not in ("", "ssh_key", "token"):
+        raise InvalidRequest("Unknown credential kind.")
+    template.git_url, template.git_path = url, (path or "").strip().strip("/")
+    fields = ["git_url", "git_path"]
+    if credential is not None:
+        template.git_credential_kind = credential_kind if credential else ""
+        template.git_credential = crypto.encrypt_bytes(credential.encode()) if credential else ""
+        fields += ["git_credential_kind", "git_credential"]
+    with transaction.atomic():
+        template.save(update_fields=fields)
+        audit(actor, "template.git_set", template, project=template.project, ip=ip, data={
+            "url": url, "path": template.git_path, "credential": template.git_credential_kind or "none",
+            "credential_changed": credential is not None,
+        })
+    return template
+
+
+def template_version_import_git(actor, template, *, version, ref="", url=None, path=None, changelog="", ip=None):
+    """Import `ref` of the template's Git repository (or `url`/`path`) as a draft version; records the commit."""
+    _require_manage(actor, template)
+    url = url or template.git_url
+    path = template.git_path if path is None else path
+    credential = crypto.decrypt_bytes(template.git_credential).decode() if template.git_credential else ""
+    _version_check(template, version)  # before fetching anything
+    try:
+        with sources.git_checkout(url, ref, path, template.git_credential_kind, credential) as (folder, commit):
+            return _version_from_folder(
+                actor, template, folder, version=version, source=TemplateVersion.GIT, source_ref=ref or "HEAD",
+                source_url=url, source_path=(path or "").strip("/"), resolved_commit=commit, changelog=changelog,
+                ip=ip,
+            )
+    except sources.SourceError as exc:
+        raise InvalidRequest(str(exc)) from exc
+
+
+def template_version_import_archive(actor, template, *, filename, data, version, path="", changelog="", ip=None):
+    """Import an uploaded .zip / .tar.gz as a draft version, after checking every entry (sources)."""
+    _require_manage(actor, template)
+    _version_check(template, version)
+    try:
+        with sources.archive_checkout(filename, data, path) as folder:
+            return _version_from_folder(
+                actor, template, folder, version=version, source=TemplateVersion.UPLOAD,
+                source_ref=Path(filename).name, source_path=(path or "").strip("/"),
+                resolved_commit=hashlib.sha256(data).hexdigest(), changelog=changelog, ip=ip,
+            )
+    except sources.SourceError as exc:
+        raise InvalidRequest(str(exc)) from exc
+
+
+def template_version_import_folder(actor, project, folder, *, ip=None):
+    """Import a bundled catalogue folder (as `template_import_catalog`, as a draft) on an admin's request."""
+    _require_manage(actor, project)
+    try:
+        return template_import_catalog(project, folder, publish=False, actor=actor)
+    except schema.SchemaError as exc:
+        raise InvalidRequest(f"Cannot import: {exc}") from exc
+
+
+def template_version_publish(actor, version, *, ip=None):
+    """draft → published: new environments may use it; environments on older versions see "update available"."""
+    _require_manage(actor, version.template)
+    with transaction.atomic():
+        if TemplateVersion.objects.filter(pk=version.pk, state=TemplateVersion.DRAFT).update(
+                state=TemplateVersion.PUBLISHED, published_at=timezone.now()) != 1:
+            version.refresh_from_db()
+            raise InvalidRequest(f"Only a draft can be published ({version.version} is {version.state}).")
+        audit(actor, "template_version.publish", version, project=version.template.project, ip=ip,
+              data={"version": version.version})
+    version.refresh_from_db()
+    return version
+
+
+def template_version_deprecate(actor, version, *, ip=None):
+    """published → deprecated: environments on it keep working and can still be updated; no new ones."""
+    _require_manage(actor, version.template)
+    with transaction.atomic():
+        if TemplateVersion.objects.filter(pk=version.pk, state=TemplateVersion.PUBLISHED).update(
+                state=TemplateVersion.DEPRECATED, deprecated_at=timezone.now()) != 1:
+            version.refresh_from_db()
+            raise InvalidRequest(f"Only a published version can be deprecated ({version.version} is {version.state}).")
+        audit(actor, "template_version.deprecate", version, project=version.template.project, ip=ip,
+              data={"version": version.version})
+    version.refresh_from_db()
+    return version
+
+
+def template_policy_set(actor, template, rules, *, ip=None):
+    """Replace the template's variable policy, checked against its newest version's variables."""
+    _require_manage(actor, template)
+    latest = selectors.template_version_latest(template, states=None)
+    if latest is None:
+        raise InvalidRequest("Import a version first: the policy is checked against its variables.")
+    cleaned = policy.policy_validate(rules, latest.variables)  # PolicyError names the variable
+    with transaction.atomic():
+        old = template.variable_policy
+        Template.objects.filter(pk=template.pk).update(variable_policy=cleaned)
+        # Locked values are not secret (sensitive variables cannot be locked), so the audit keeps them.
+        audit(actor, "template.policy_set", template, project=template.project, ip=ip,
+              data={"before": old, "after": cleaned})
+    template.variable_policy = cleaned
+    return template
+
+
 # --- Environments and runs -----------------------------------------------------------------------------
 
 def _enqueue(run_id):
@@ -182,6 +385,8 @@ def environment_create(user, project, version, name, values, *, ip=None):
         raise PermissionDenied("You may not create environments in this project.")
     if not selectors.template_versions_for_project(user, project).filter(pk=version.pk).exists():
         raise InvalidRequest("This template is not available to this project.")
+    # The template's variable policy is enforced here, not only in the form: the API gets the same answer.
+    values = _resolve_values(version, values)
     clear, secret = split_values(version, values)
     with transaction.atomic():
         if Environment.objects.filter(project=project, name=name).exclude(status=Environment.DESTROYED).exists():
@@ -194,6 +399,10 @@ def environment_create(user, project, version, name, values, *, ip=None):
             variables=clear,
             secret_variables=crypto.encrypt_json(secret) if secret else "",
         )
+        injected = _with_injected(environment, version, clear)
+        if injected != clear:  # the id is known only now
+            environment.variables = injected
+            Environment.objects.filter(pk=environment.pk).update(variables=injected)
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.create", environment, project=project,
               data={"template": version.template.slug, "version": version.version}, ip=ip)

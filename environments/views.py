@@ -82,6 +82,8 @@ def environment_create(request, version_id):
                 request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
                 ip=_client_ip(request),
             )
+        except services.PolicyViolation as exc:
+            form.add_policy_errors(exc.errors)
         except services.InvalidRequest as exc:
             form.add_error("name", str(exc))
         else:
