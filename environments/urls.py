@@ -17,6 +17,8 @@ run_urlpatterns = ([
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/events", streams.run_events_stream, name="events"),
     path("<int:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:pk>/approve/", views.run_approve, name="approve"),
+    path("<int:pk>/reject/", views.run_reject, name="reject"),
     path("<int:pk>/queue/", views.run_queue, name="queue"),
     path("<int:pk>/events.json", views.run_events_json, name="events_json"),
 ], "runs")

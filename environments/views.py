@@ -1,4 +1,5 @@
 """Pages: environment list, template picker, create form, environment and run pages."""
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -167,11 +168,42 @@ def environment_destroy(request, pk):
 @require_GET
 def run_detail(request, pk):
     run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    project = run.environment.project
+    can_decide = run.status == Run.AWAITING_APPROVAL and (
+        has_perm(request.user, perms.RUN_APPROVE, project)
+        or (run.gate == Run.GATE_CONFIRMATION and has_perm(request.user, perms.ENVIRONMENT_UPDATE, project))
+    )
     return render(request, "environments/run.html", {
         "run": run,
         "environment": run.environment,
-        "can_cancel": run.is_active and has_perm(request.user, perms.RUN_CANCEL, run.environment.project),
+        "can_cancel": run.is_active and has_perm(request.user, perms.RUN_CANCEL, project),
+        "can_decide": can_decide,
+        "approval_timeout_hours": settings.RUN_APPROVAL_TIMEOUT_HOURS,
     })
+
+
+def _decide(request, pk, service, done):
+    run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    comment = request.POST.get("comment", "").strip()[:2000]
+    try:
+        service(run, request.user, comment, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("runs:detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def run_approve(request, pk):
+    return _decide(request, pk, services.run_approve, "Approved: a worker applies the plan you saw.")
+
+
+@login_required
+@require_POST
+def run_reject(request, pk):
+    return _decide(request, pk, services.run_reject, "Rejected: nothing was applied.")
 
 
 @login_required

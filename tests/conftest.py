@@ -258,14 +258,15 @@ def live_portal(django_db_setup, terraform_cli_config, tmp_path_factory):
     portal.stop()
 
 
-def wait_for_run(run, timeout=90, poll=0.2):
-    """Poll the database until the run finishes; returns the refreshed run (also used by bench/)."""
+def wait_for_run(run, timeout=90, poll=0.2, statuses=None):
+    """Poll the database until the run finishes (or reaches one of `statuses`); returns the refreshed run (also
+    used by bench/)."""
     from environments.models import Run
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.refresh_from_db()
-        if run.status in Run.FINISHED:
+        if run.status in (statuses or Run.FINISHED):
             return run
         time.sleep(poll)
     raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s")

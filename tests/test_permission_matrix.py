@@ -69,6 +69,13 @@ MATRIX = {
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
                      "anonymous": 302}),
+    # The run is queued, not waiting for a decision: allowed users are sent back with that reason.
+    "runs:approve": ("post", lambda o: f"/runs/{o['run'].pk}/approve/",
+                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                      "anonymous": 302}),
+    "runs:reject": ("post", lambda o: f"/runs/{o['run'].pk}/reject/",
+                    {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}),
     "runs:queue": ("get", lambda o: f"/runs/{o['run'].pk}/queue/", MEMBERS_200),
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
