@@ -387,6 +387,8 @@ class UpgradeBatch(models.Model):
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
     approved_at = models.DateTimeField(null=True, blank=True)
+    # Environments that could not even be planned: {environment id: why}.
+    errors = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -396,8 +398,10 @@ class EnvironmentUpdate(models.Model):
     """A requested change to an environment (new template version and/or variables), carried by one apply run
     that stops after its plan. The environment keeps its pinned version and values until the run succeeds."""
 
-    PENDING, APPLIED, REJECTED, FAILED = "pending", "applied", "rejected", "failed"
-    STATUS_CHOICES = [(PENDING, "Pending"), (APPLIED, "Applied"), (REJECTED, "Rejected"), (FAILED, "Failed")]
+    # Only `applied` is written after creation (by the worker, with the switch of the environment); any other
+    # end is the run's own status (failed, discarded, canceled, errored): see `outcome`.
+    PENDING, APPLIED = "pending", "applied"
+    STATUS_CHOICES = [(PENDING, "Pending"), (APPLIED, "Applied")]
 
     scope_project_field = "environment__project"
 
@@ -414,3 +418,8 @@ class EnvironmentUpdate(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def outcome(self):
+        """applied, or the run's status while it is not (queued, planning, awaiting_approval, ..., failed)."""
+        return self.APPLIED if self.status == self.APPLIED else self.run.status

@@ -13,12 +13,14 @@ from django.utils import timezone
 from environments import crypto, policy, schema, selectors, sources
 from environments.models import (
     Environment,
+    EnvironmentUpdate,
     Run,
     RunEvent,
     Snapshot,
     Template,
     TemplateShare,
     TemplateVersion,
+    UpgradeBatch,
 )
 from environments.runs import TransitionRefused, next_seq, run_transition
 from rbac import permissions as perms
@@ -522,3 +524,134 @@ def run_cancel(user, run, *, ip=None):
         audit(user, "run.cancel", run, project=run.environment.project, ip=ip)
     run.refresh_from_db()
     return run
+
+
+# --- Template management: environment updates and bulk upgrades -------------------------------------------
+# An update is an apply run that stops after its plan (the lead's confirmation gate, or the approval gate when
+# the template requires approval) and carries its target version and values in an EnvironmentUpdate. The
+# environment stays pinned to its version and values until the worker has applied the plan.
+
+def run_inputs(run):
+    """(template version, clear values, secret values) a run applies: the update's target when the run carries
+    an update, else the environment's own. Worker side; never rendered."""
+    update = EnvironmentUpdate.objects.filter(run=run.pk).select_related("to_version__snapshot").first()
+    environment = run.environment
+    if update is not None:
+        return update.to_version, dict(update.variables), crypto.decrypt_json(update.secret_variables)
+    return environment.template_version, dict(environment.variables), environment_secret_values(environment)
+
+
+def environment_update_applied(run):
+    """After the update's apply succeeded: pin the environment to the new version and values (worker side)."""
+    with transaction.atomic():
+        update = EnvironmentUpdate.objects.select_for_update().filter(
+            run=run.pk, status=EnvironmentUpdate.PENDING).first()
+        if update is None:
+            return None
+        Environment.objects.filter(pk=update.environment_id).update(
+            template_version=update.to_version_id, variables=update.variables,
+            secret_variables=update.secret_variables, updated_at=timezone.now(),
+        )
+        update.status = EnvironmentUpdate.APPLIED
+        update.save(update_fields=["status"])
+        audit(None, "environment.update_applied", update.environment, project=update.environment.project,
+              data={"run": run.pk, "from": update.from_version.version, "to": update.to_version.version})
+    return update
+
+
+def environment_update_request(user, environment, version, values, *, batch=None, ip=None):
+    """Plan a change of `environment` to `version` with `values` (names left out keep their current value);
+    the plan waits for confirmation, then is applied. Returns the EnvironmentUpdate.
+
+    Blank sensitive values keep the stored secret. The template's policy applies as on create.
+    """
+    if not has_perm(user, perms.ENVIRONMENT_UPDATE, environment.project):
+        raise PermissionDenied("You may not change environments in this project.")
+    if environment.status not in (Environment.READY, Environment.FAILED):
+        raise InvalidRequest(f"Only a ready or failed environment can be updated (this one is {environment.status}).")
+    current_version = environment.template_version
+    if version.template_id != current_version.template_id:
+        raise InvalidRequest("An environment can only move to another version of its own template.")
+    if version.pk != current_version.pk:
+        if version.state != TemplateVersion.PUBLISHED:
+            raise InvalidRequest(f"Version {version.version} is {version.state}; only published versions can be "
+                                 "chosen.")
+        if not selectors.template_available_in(environment):
+            raise InvalidRequest("The template is no longer shared with this project: it cannot be upgraded.")
+    current_secret = environment_secret_values(environment)
+    current = {k: v for k, v in environment.variables.items() if k not in policy.INJECTED}
+    resolved = _resolve_values(version, values, current=current, current_secret_names=set(current_secret))
+    clear, secret = split_values(version, resolved)
+    sensitive = {v["name"] for v in version.variables if v.get("sensitive")}
+    secret = {**{k: v for k, v in current_secret.items() if k in sensitive}, **secret}
+    clear = _with_injected(environment, version, clear)
+    changed = sorted(k for k in set(clear) | set(environment.variables)
+                     if clear.get(k) != environment.variables.get(k))
+    changed += sorted(k for k in set(secret) | set(current_secret) if secret.get(k) != current_secret.get(k))
+    if version.pk == current_version.pk and not changed:
+        raise InvalidRequest("Nothing to change: same version and the same values.")
+    with transaction.atomic():
+        run = run_request(environment, Run.APPLY, user, confirm=True)
+        update = EnvironmentUpdate.objects.create(
+            environment=environment, run=run, batch=batch, from_version=current_version, to_version=version,
+            variables=clear, secret_variables=crypto.encrypt_json(secret) if secret else "", created_by=user,
+        )
+        # Names only: values may be sensitive.
+        audit(user, "environment.update", environment, project=environment.project, ip=ip, data={
+            "run": run.pk, "from": current_version.version, "to": version.version, "changed": changed,
+            "batch": batch.pk if batch else None,
+        })
+    return update
+
+
+def upgrade_batch_create(actor, version, environments, *, ip=None):
+    """Plan the upgrade of each of `environments` to `version`; one that cannot be planned is reported in
+    `batch.errors` and changes nothing else."""
+    _require_manage(actor, version.template)
+    if version.state != TemplateVersion.PUBLISHED:
+        raise InvalidRequest("Pick a published version to upgrade to.")
+    with transaction.atomic():
+        batch = UpgradeBatch.objects.create(target_version=version, created_by=actor)
+        audit(actor, "upgrade_batch.create", batch, project=version.template.project, ip=ip,
+              data={"version": version.version, "environments": [e.pk for e in environments]})
+    errors = {}
+    for environment in environments:
+        try:
+            with transaction.atomic():
+                environment_update_request(actor, environment, version, {}, batch=batch, ip=ip)
+        except PolicyViolation as exc:
+            errors[str(environment.pk)] = f"needs values for the new version ({exc}); update it on its own page."
+        except (InvalidRequest, RunConflict, PermissionDenied) as exc:
+            errors[str(environment.pk)] = str(exc)
+    if errors:
+        UpgradeBatch.objects.filter(pk=batch.pk).update(errors=errors)
+        batch.errors = errors
+    return batch
+
+
+def upgrade_batch_approve(actor, batch, environment_ids, comment="", *, ip=None):
+    """One approval for the chosen environments of a batch: their plans are applied, the other waiting plans are
+    discarded. Returns {environment id: error} for those that could not be decided (others are unaffected)."""
+    _require_manage(actor, batch.target_version.template)
+    chosen = {int(pk) for pk in environment_ids}
+    comment = comment or f"bulk upgrade #{batch.pk} to {batch.target_version.version}"
+    errors = {}
+    updates = batch.updates.select_related("run__environment__project", "environment")
+    for update in updates:
+        run = update.run
+        if run.status != Run.AWAITING_APPROVAL:
+            if update.environment_id in chosen:
+                errors[update.environment_id] = f"its plan is not waiting (run is {run.get_status_display().lower()})."
+            continue
+        try:
+            if update.environment_id in chosen:
+                run_approve(run, actor, comment, ip=ip)
+            else:
+                run_reject(run, actor, f"not chosen in bulk upgrade #{batch.pk}", ip=ip)
+        except (InvalidRequest, PermissionDenied) as exc:
+            errors[update.environment_id] = str(exc)
+    with transaction.atomic():
+        UpgradeBatch.objects.filter(pk=batch.pk).update(approved_by=actor, approved_at=timezone.now())
+        audit(actor, "upgrade_batch.approve", batch, project=batch.target_version.template.project, ip=ip,
+              data={"environments": sorted(chosen), "errors": {str(k): v for k, v in errors.items()}})
+    return errors
