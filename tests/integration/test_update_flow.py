@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from environments.models import Environment, EnvironmentUpdate, Run, StateVersion
+from environments.selectors import environment_update_available
 from environments.services import (
     environment_create,
     environment_update_request,
@@ -15,7 +16,6 @@ from environments.services import (
     upgrade_batch_approve,
     upgrade_batch_create,
 )
-from environments.selectors import environment_update_available
 from rbac.models import AuditEvent
 from tests.conftest import wait_for_run
 
