@@ -112,6 +112,10 @@ def environment_detail(request, pk):
         "can_retry": environment.status == Environment.FAILED
         and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         "template_available": selectors.template_available_in(environment),
+        # Template management: a newer published version, and who may update.
+        "update_available": selectors.environment_update_available(environment),
+        "can_update": environment.status in (Environment.READY, Environment.FAILED)
+        and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
     })
 
 
