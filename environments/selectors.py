@@ -133,10 +133,13 @@ def environment_update_versions(environment):
     return versions
 
 
-def environments_behind(version):
-    """Live environments of the version's template on a lower version (bulk-upgrade candidates)."""
+def environments_behind(version, user=None):
+    """Live environments of the version's template on a lower version (bulk-upgrade candidates); with `user`,
+    only those the user may update (a template admin does not learn other projects' environment names)."""
     key = version.sort_key
-    envs = Environment.objects.filter(template_version__template=version.template_id).exclude(
+    envs = Environment.objects.all() if user is None else scope(Environment.objects.all(), user,
+                                                                perms.ENVIRONMENT_UPDATE)
+    envs = envs.filter(template_version__template=version.template_id).exclude(
         status=Environment.DESTROYED).select_related("project", "template_version", "owner").order_by(
         "project__slug", "name")
     return [e for e in envs if e.template_version.sort_key < key]

@@ -85,7 +85,7 @@ def template_admin_detail(request, pk):
     template = _managed_template(request, pk)
     versions = selectors.template_versions_sorted(template)
     for version in versions:
-        version.behind_count = (len(selectors.environments_behind(version))
+        version.behind_count = (len(selectors.environments_behind(version, request.user))
                                 if version.state == TemplateVersion.PUBLISHED else 0)
     return render(request, "environments/template_admin_detail.html", {
         "template": template,
@@ -248,7 +248,7 @@ def upgrade_new(request, pk):
     if version.state != TemplateVersion.PUBLISHED:
         messages.error(request, "Only a published version can be rolled out.")
         return redirect("template_admin:detail", pk=version.template_id)
-    candidates = selectors.environments_behind(version)
+    candidates = selectors.environments_behind(version, request.user)
     if request.method == "POST":
         chosen_ids = {int(x) for x in request.POST.getlist("environment") if x.isdigit()}
         chosen = [e for e in candidates if e.pk in chosen_ids]
@@ -281,12 +281,15 @@ def upgrade_detail(request, pk):
             messages.error(request, f"Environment #{env_id}: {message}")
         messages.success(request, f"Approved {len(ids) - len(errors)} upgrade(s); the other plans were discarded.")
         return redirect("template_admin:upgrade", pk=batch.pk)
-    updates = list(batch.updates.select_related("environment__project", "from_version", "run"))
+    visible = scope(Environment.objects.all(), request.user, perms.ENVIRONMENT_VIEW).values("pk")
+    updates = list(batch.updates.filter(environment__in=visible).select_related(
+        "environment__project", "from_version", "run"))
     rows = []
     for update in updates:
         changes = list(update.run.events.filter(kind="planned_change").values_list("data", flat=True))
         rows.append({"update": update, "env": update.environment, "changes": changes})
-    failed = Environment.objects.filter(pk__in=[int(k) for k in batch.errors]).select_related("project")
+    failed = Environment.objects.filter(pk__in=[int(k) for k in batch.errors]).filter(pk__in=visible).select_related(
+        "project")
     return render(request, "environments/upgrade_detail.html", {
         "batch": batch,
         "rows": rows,

@@ -13,7 +13,6 @@ from environments.services import (
     run_approve,
     run_reject,
     template_import_catalog,
-    upgrade_batch_approve,
     upgrade_batch_create,
 )
 from rbac.models import AuditEvent
@@ -109,7 +108,7 @@ def test_rejected_update_keeps_version_and_values(live_worker, developer, projec
 
 
 def test_bulk_upgrade_plans_each_and_applies_the_chosen(live_worker, developer, platform_admin, project,
-                                                        sandbox_version, version_two):
+                                                        sandbox_version, version_two, client):
     envs = [_created(developer, project, sandbox_version, f"bulk-{i}") for i in range(3)]
     # One environment is busy (a destroy is running): it is reported, the others are planned.
     busy = envs[2]
@@ -123,8 +122,18 @@ def test_bulk_upgrade_plans_each_and_applies_the_chosen(live_worker, developer, 
     for update in updates.values():
         assert _settled(update.run).status == Run.AWAITING_APPROVAL, update.run.error
 
-    errors = upgrade_batch_approve(platform_admin, batch, [envs[0].pk])
-    assert errors == {}
+    # Every plan on one page: summary and changed resources per environment, and the one not planned.
+    client.force_login(platform_admin)
+    page = client.get(f"/admin-portal/templates/upgrades/{batch.pk}/").content.decode()
+    for env in envs[:2]:
+        row = page.split(f'data-env="{env.name}"')[1].split("</tr>")[0]
+        assert "+1 ~0 -0" in row and "null_resource.label" in row and 'name="environment"' in row
+    assert f'data-failed="{busy.name}"' in page and "only a ready or failed" in page.lower()
+    # One approval through the page: the checked one is applied, the unchecked plan discarded.
+    response = client.post(f"/admin-portal/templates/upgrades/{batch.pk}/", {"environment": [envs[0].pk]})
+    assert response.status_code == 302
+    batch.refresh_from_db()
+    assert batch.approved_by == platform_admin
     assert wait_for_run(updates[envs[0].pk].run).status == Run.SUCCEEDED
     updates[envs[1].pk].run.refresh_from_db()
     assert updates[envs[1].pk].run.status == Run.DISCARDED
