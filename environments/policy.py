@@ -48,15 +48,17 @@ def injected_values(environment):
     }
 
 
-def _check_value(var, value):
-    """`value` converted to the variable's type and passed through its validation blocks (PolicyError-free:
-    returns (value, error message or None))."""
+def _check_value(var, value, validate=True):
+    """`value` converted to the variable's type and (with `validate`) passed through its validation blocks.
+    Returns (value, error message or None)."""
     try:
         value = schema.conform(var["type"], value)
     except (ValueError, TypeError) as exc:
         return None, f"expected {var.get('type_expr', 'a value')}: {exc}"
     if value is None and not var.get("nullable", True):
         return None, "this variable may not be null"
+    if not validate:
+        return value, None
     try:
         failures = validation.check_validations(var, value)
     except (ValueError, TypeError) as exc:
@@ -162,7 +164,9 @@ def resolve_values(version, policy, submitted, *, current=None, current_secret_n
             values[name] = locked
             continue
         if given:
-            value, problem = _check_value(var, submitted[name])
+            # Types are checked here; `validation` blocks are the form's job (VariablesForm) and, in the end,
+            # Terraform's: a run that gets past both fails its plan with the rule's message.
+            value, problem = _check_value(var, submitted[name], validate=False)
             if problem:
                 errors[name] = problem
                 continue

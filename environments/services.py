@@ -486,6 +486,20 @@ def environment_destroy(user, environment, *, ip=None):
     return run
 
 
+def state_download(user, environment, *, ip=None):
+    """The environment's current state document, for someone with `state.read` (audited)."""
+    from environments.state import state_latest
+
+    if not has_perm(user, perms.STATE_READ, environment.project):
+        raise PermissionDenied("Downloading state needs the state.read permission.")
+    latest = state_latest(environment)
+    if latest is None:
+        raise InvalidRequest("This environment has no state yet.")
+    audit(user, "state.download", environment, project=environment.project,
+          data={"serial": latest.serial, "state_version": latest.pk}, ip=ip)
+    return crypto.decrypt_bytes(latest.encrypted_state)
+
+
 def environment_secret_values(environment):
     """Decrypted sensitive variable values (worker only: never rendered)."""
     return crypto.decrypt_json(environment.secret_variables)

@@ -54,6 +54,8 @@ ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost").
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 # Where browsers reach the portal; used in links the workers write (notifications, state backend).
 TERRACE_URL = env("TERRACE_URL", "http://127.0.0.1:8000")
+# Where workers reach the web process (the Terraform state backend); defaults to TERRACE_URL.
+TERRACE_INTERNAL_URL = env("TERRACE_INTERNAL_URL") or TERRACE_URL
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -207,13 +207,14 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, terraform_cli_config):
-    """One Celery worker process for the session, on the test database and the Redis test broker.
+def live_worker(django_db_setup, django_db_blocker, terraform_cli_config, live_portal):
+    """One Celery worker process for the session, on the test database and the Redis test broker, keeping
+    Terraform state in the live portal (its http backend).
 
     Its folders live outside pytest's basetemp: another pytest session on the machine prunes old basetemps
     and would delete a run directory under a running Terraform."""
     folder = tempfile.mkdtemp(prefix="terrace-worker-")
-    worker = Worker(terraform_cli_config, folder)
+    worker = Worker(terraform_cli_config, folder, extra_env={"TERRACE_INTERNAL_URL": live_portal.url})
     yield worker
     worker.stop()
     shutil.rmtree(folder, ignore_errors=True)

@@ -20,7 +20,7 @@ from tasks.runner import process
 from tasks.runner.events import parse_line, redact_outputs
 from tasks.runner.masking import Masker
 from tasks.runner.sink import EventSink
-from tasks.runner.state import state_pull, state_push
+from tasks.runner.state import state_backend_prepare, state_lock_cleanup, state_rescue
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,9 @@ class Execution:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(self.variables, fh)
-        state_pull(self.environment, str(self.workdir))
-        self.env = process.build_env(str(self.workdir))
+        backend_env, token = state_backend_prepare(self.run, str(self.workdir))
+        self.masker.add(token)
+        self.env = process.build_env(str(self.workdir), backend_env)
 
     def outputs(self):
         result = subprocess.run(
@@ -160,9 +161,14 @@ class Execution:
         self.finish(Run.DESTROYED, exit_code=0)
 
     def save_state(self):
-        state_push(self.environment, self.run, str(self.workdir))
+        """Terraform saved its state through the backend; if it could not, keep what it left on disk."""
+        if state_rescue(self.run, str(self.workdir)):
+            self.sink.add("log", "Terraform could not reach the portal to save state; the state it left "
+                                 "(errored.tfstate) was saved directly.")
 
     def finish(self, status, **fields):
+        if state_lock_cleanup(self.run):
+            self.sink.add("log", "Released the state lock left by the interrupted Terraform.")
         self.sink.flush()
         if self.run.plan_file or self.run.gate:
             fields.setdefault("plan_file", "")  # a saved plan is only needed until it is applied

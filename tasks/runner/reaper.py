@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from environments.models import Run
 from environments.runs import TransitionRefused, run_transition
+from environments.state import state_lock_release_for_run
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ def runs_reap_stale():
             run_transition(run, Run.ERRORED, error=reason)
             reaped += 1
             log.warning("run %s errored: %s", run.pk, reason)
+            # A killed Terraform never unlocks; the lock was this run's, and the run is over.
+            if state_lock_release_for_run(run):
+                log.warning("run %s: released the state lock its Terraform left", run.pk)
         except TransitionRefused:
             pass  # it finished in the meantime
     return reaped

@@ -79,13 +79,8 @@ def test_a_failing_apply_ends_failed_with_the_diagnostic_and_keeps_state(live_wo
 
 def test_a_validation_only_terraform_sees_fails_the_plan_with_its_message(live_worker, developer, project,
                                                                          sandbox_version):
-    # Bypasses the form and the service (which both refuse the value) on purpose: if a bad value reaches
-    # Terraform, the run says why.
-    from environments.services import run_request
-
-    env = Environment.objects.create(project=project, template_version=sandbox_version, name="bad", owner=developer,
-                                     variables={"app_name": "Bad Name!"})
-    run = run_request(env, Run.APPLY, developer)
+    # Bypasses the form on purpose: if a bad value reaches Terraform, the run says why.
+    env, run = environment_create(developer, project, sandbox_version, "bad", {"app_name": "Bad Name!"})
     run = wait_for_run(run)
     assert run.status == Run.FAILED
     assert "terraform plan failed" in run.error and "app_name must start with a lowercase letter" in run.error
