@@ -122,6 +122,17 @@ esac
 """
 
 
+def _ssh_command(tmp: Path):
+    """ssh without prompts or user config. With TEMPLATE_GIT_KNOWN_HOSTS the server's host key must be listed
+    there; without it the first key seen is accepted (each import starts from an empty known_hosts)."""
+    known_hosts = getattr(settings, "TEMPLATE_GIT_KNOWN_HOSTS", "")
+    if known_hosts:
+        checking = f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}"
+    else:
+        checking = f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={tmp / 'known_hosts'}"
+    return f"ssh -F /dev/null -o BatchMode=yes {checking}"
+
+
 def git_env(tmp: Path, credential_kind="", credential=""):
     """The environment for `git`: an allow-list (nothing of the portal's own), no prompts, no user config,
     and the credential wired in without touching argv."""
@@ -132,9 +143,7 @@ def git_env(tmp: Path, credential_kind="", credential=""):
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,
         "LANG": "C",
-        # Never ask through ssh's own prompts, never trust a changed host key.
-        "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
-                           f"-o UserKnownHostsFile={tmp / 'known_hosts'}",
+        "GIT_SSH_COMMAND": _ssh_command(tmp),
     }
     if credential_kind == "ssh_key" and credential:
         key = tmp / "deploy_key"

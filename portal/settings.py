@@ -236,6 +236,8 @@ TEMPLATE_GIT_TIMEOUT = env_int("TEMPLATE_GIT_TIMEOUT", 60)
 # Accept file:// repository URLs (single-machine setups, tests). Off by default: on a shared server it would let
 # a template admin import any repository readable by the web process.
 TEMPLATE_GIT_ALLOW_FILE = env_bool("TEMPLATE_GIT_ALLOW_FILE", False)
+# A known_hosts file for ssh:// repositories: their host keys must be in it. Unset: the first key seen is trusted.
+TEMPLATE_GIT_KNOWN_HOSTS = env("TEMPLATE_GIT_KNOWN_HOSTS", "")
 
 LOGGING = {
     "version": 1,

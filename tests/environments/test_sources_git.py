@@ -220,3 +220,89 @@ def test_wrong_token_error_does_not_echo_the_token(template, platform_admin, htt
     with pytest.raises(InvalidRequest) as exc:
         template_version_import_git(platform_admin, template, version="1", ref="main")
     assert TOKEN not in str(exc.value)
+
+
+# --- A private repository over SSH with a deploy key (a real sshd on loopback) -----------------------------
+
+SSHD = "/usr/sbin/sshd"
+
+
+def _keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path.read_text(), (path.parent / (path.name + ".pub")).read_text()
+
+
+@pytest.fixture
+def ssh_repo(repo, tmp_path):
+    """sshd on 127.0.0.1 (Debian's openssh-server, installed by .ci/run) accepting only a fresh deploy key."""
+    import getpass
+    import socket
+    import time
+
+    from tests.conftest import free_port
+
+    assert os.path.exists(SSHD), "openssh-server is not installed (.ci/run installs it)"
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    folder = tmp_path / "sshd"
+    folder.mkdir()
+    _, host_pub = _keygen(folder / "host_key")
+    deploy_key, deploy_pub = _keygen(folder / "deploy")
+    (folder / "authorized_keys").write_text(deploy_pub)
+    port = free_port()
+    user = getpass.getuser()
+    (folder / "sshd_config").write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {folder / 'host_key'}
+PidFile {folder / 'sshd.pid'}
+AuthorizedKeysFile {folder / 'authorized_keys'}
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+AllowUsers {user}
+""")
+    log = open(folder / "sshd.log", "w")
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(folder / "sshd_config")], stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    known_hosts = folder / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub}")
+    yield {**repo, "url": f"ssh://{user}@127.0.0.1:{port}{repo['path']}", "key": deploy_key,
+           "known_hosts": known_hosts, "log": folder / "sshd.log"}
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+def test_private_repo_over_ssh_with_a_deploy_key(template, platform_admin, ssh_repo, settings):
+    settings.TEMPLATE_GIT_KNOWN_HOSTS = str(ssh_repo["known_hosts"])
+    template_git_set(platform_admin, template, url=ssh_repo["url"], path="modules/sandbox")
+    with pytest.raises(InvalidRequest, match="git fetch failed"):  # no key: refused by sshd
+        template_version_import_git(platform_admin, template, version="1", ref="main")
+    template_git_set(platform_admin, template, url=ssh_repo["url"], path="modules/sandbox",
+                     credential_kind="ssh_key", credential=ssh_repo["key"])
+    template.refresh_from_db()
+    assert "PRIVATE KEY" not in template.git_credential
+    version = template_version_import_git(platform_admin, template, version="1", ref="v1.0.0")
+    assert version.resolved_commit == ssh_repo["v1"]
+    assert "Accepted publickey" in ssh_repo["log"].read_text()
+
+
+def test_ssh_host_key_must_match_the_pinned_one(template, platform_admin, ssh_repo, settings, tmp_path):
+    wrong = tmp_path / "wrong_known_hosts"
+    _, other_pub = _keygen(tmp_path / "other_host")
+    port = ssh_repo["url"].split(":")[2].split("/")[0]
+    wrong.write_text(f"[127.0.0.1]:{port} {other_pub}")
+    settings.TEMPLATE_GIT_KNOWN_HOSTS = str(wrong)
+    template_git_set(platform_admin, template, url=ssh_repo["url"], path="modules/sandbox",
+                     credential_kind="ssh_key", credential=ssh_repo["key"])
+    with pytest.raises(InvalidRequest, match="git fetch failed.*(?i:host key)"):
+        template_version_import_git(platform_admin, template, version="1", ref="main")
