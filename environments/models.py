@@ -110,10 +110,15 @@ class TemplateVersion(models.Model):
 
 
 def version_key(text):
-    """A sortable key for a version string: numbers as numbers, other parts as text."""
+    """A sortable key for a version string: numbers as numbers, other parts as text; a pre-release
+    ("2.0.0-rc1") sorts before its release, build metadata ("+abc") is ignored, as in semantic versioning."""
     import re
 
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.\-+]", text))
+    def parts(value):
+        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-]", value) if p)
+
+    release, _, pre = text.split("+", 1)[0].partition("-")
+    return parts(release), (0, parts(pre)) if pre else (1, ())
 
 
 class TemplateShare(models.Model):

@@ -149,5 +149,5 @@ def environment_pending_update(environment):
     """The update waiting for (or running after) confirmation, if any."""
     from environments.models import EnvironmentUpdate
 
-    return EnvironmentUpdate.objects.filter(environment=environment, status=EnvironmentUpdate.PENDING).select_related(
-        "run", "to_version").first()
+    return EnvironmentUpdate.objects.filter(environment=environment, status=EnvironmentUpdate.PENDING,
+                                            run__status__in=Run.ACTIVE).select_related("run", "to_version").first()

@@ -197,6 +197,9 @@ def git_checkout(url, ref="", path="", credential_kind="", credential=""):
         _git(["init", "-q", str(repo)], tmp, env, secrets)
         # `--` ends options: neither URL nor ref can be taken for a flag.
         _git(["fetch", "-q", "--depth=1", "--no-tags", "--", url, ref], repo, env, secrets)
+        fetched = sum(f.stat().st_size for f in (repo / ".git").rglob("*") if f.is_file())
+        if fetched > 4 * max_bytes():  # compressed history of one commit: far above any template
+            raise SourceError(f"The fetched commit is {fetched // (1024 * 1024)} MiB: too big to import.")
         _git(["-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"], repo, env, secrets)
         commit = _git(["rev-parse", "HEAD"], repo, env, secrets).strip()
         shutil.rmtree(repo / ".git", ignore_errors=True)

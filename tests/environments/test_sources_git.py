@@ -306,3 +306,16 @@ def test_ssh_host_key_must_match_the_pinned_one(template, platform_admin, ssh_re
                      credential_kind="ssh_key", credential=ssh_repo["key"])
     with pytest.raises(InvalidRequest, match="git fetch failed.*(?i:host key)"):
         template_version_import_git(platform_admin, template, version="1", ref="main")
+
+
+def test_too_big_a_repository_is_refused(template, platform_admin, repo, settings):
+    (repo["path"] / "blob.bin").write_bytes(os.urandom(200_000))
+    git("add", "-A", cwd=repo["path"])
+    git("commit", "-q", "-m", "big", cwd=repo["path"])
+    settings.TEMPLATE_MAX_BYTES = 40_000
+    template_git_set(platform_admin, template, url=repo["url"], path="modules/sandbox")
+    with pytest.raises(InvalidRequest, match="The fetched commit is .* too big"):
+        template_version_import_git(platform_admin, template, version="1", ref="main")
+    settings.TEMPLATE_MAX_BYTES = 60_000  # 200 KB checked out is still over the tree limit
+    with pytest.raises(InvalidRequest, match="too big"):
+        template_version_import_git(platform_admin, template, version="1", ref="main")

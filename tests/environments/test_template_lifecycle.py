@@ -271,3 +271,10 @@ def test_outsider_enumerating_management_ids_gets_404(client, outsider, platform
     assert client.post(f"/environments/{env.pk}/update/", {"submit": "plan"}).status_code == 404
     sandbox_version.refresh_from_db()
     assert sandbox_version.state == TemplateVersion.PUBLISHED
+
+
+def test_version_key_orders_like_semver():
+    from environments.models import version_key
+
+    ordered = ["0.9", "1.0.0-alpha", "1.0.0-rc1", "1.0.0", "1.0.1", "1.2.0", "1.10.0", "2.0.0-beta.2", "2.0.0+build7"]
+    assert sorted(reversed(ordered), key=version_key) == ordered

@@ -141,3 +141,25 @@ def test_bulk_upgrade_plans_each_and_applies_the_chosen(live_worker, developer, 
         env.refresh_from_db()
     assert envs[0].template_version == version_two
     assert envs[1].template_version == sandbox_version and envs[1].status == Environment.READY
+
+
+def test_failed_update_keeps_the_pinned_version(live_worker, developer, project, central, sandbox_version,
+                                                tmp_path):
+    folder = tmp_path / "hello-sandbox"
+    shutil.copytree(ROOT / "catalog" / "hello-sandbox", folder)
+    (folder / "terrace.yaml").write_text((folder / "terrace.yaml").read_text().replace("1.0.0", "1.5.0"))
+    with open(folder / "main.tf", "a") as fh:
+        fh.write('\nresource "null_resource" "boom" {\n  provisioner "local-exec" {\n'
+                 '    command = "echo upgrade broke; exit 3"\n  }\n}\n')
+    broken = template_import_catalog(central, folder, publish=True)
+    env = _created(developer, project, sandbox_version, "upd-fail")
+    update = environment_update_request(developer, env, broken, {})
+    run = _settled(update.run)
+    assert run.status == Run.AWAITING_APPROVAL, run.error
+    run_approve(run, developer)
+    run = wait_for_run(run)
+    assert run.status == Run.FAILED and "upgrade broke" in run.error
+    env.refresh_from_db()
+    update.refresh_from_db()
+    assert env.status == Environment.FAILED and env.template_version == sandbox_version
+    assert update.outcome == Run.FAILED
