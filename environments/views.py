@@ -64,8 +64,10 @@ def environment_new(request):
         raise PermissionDenied("You may not create environments in any project.")
     versions = selectors.template_versions_for_project(request.user, project)
     latest = {}
-    for version in versions:  # ordered newest first per template
-        latest.setdefault(version.template_id, version)
+    for version in versions:  # the highest published version number of each template
+        current = latest.get(version.template_id)
+        if current is None or version.sort_key > current.sort_key:
+            latest[version.template_id] = version
     return render(request, "environments/new.html", {"project": project, "versions": list(latest.values())})
 
 

@@ -278,3 +278,14 @@ def test_version_key_orders_like_semver():
 
     ordered = ["0.9", "1.0.0-alpha", "1.0.0-rc1", "1.0.0", "1.0.1", "1.2.0", "1.10.0", "2.0.0-beta.2", "2.0.0+build7"]
     assert sorted(reversed(ordered), key=version_key) == ordered
+
+
+def test_new_environments_get_the_highest_published_version(client, platform_admin, developer, sandbox_version):
+    template = sandbox_version.template
+    template_version_publish(platform_admin, _new_version(platform_admin, template, "2.0.0"))
+    hotfix = _new_version(platform_admin, template, "1.0.1")  # published after 2.0.0
+    template_version_publish(platform_admin, hotfix)
+    client.force_login(developer)
+    page = client.get("/environments/new/?project=team-a").content.decode()
+    two = TemplateVersion.objects.get(template=template, version="2.0.0")
+    assert f"/environments/new/{two.pk}/" in page and f"/environments/new/{hotfix.pk}/" not in page
