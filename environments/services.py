@@ -365,6 +365,38 @@ def environment_destroy(user, environment, *, ip=None):
     return run
 
 
+def environment_leftovers(environment):
+    """What may still exist of an environment: the resources in its latest state (and, for templates with AWS
+    credentials, what still carries its tags; see `environments.aws`)."""
+    from environments.state import state_resources
+
+    return {"state": state_resources(environment)}
+
+
+def environment_forget(user, environment, note="", *, ip=None):
+    """End a failed environment without Terraform (a project admin): "mark as cleaned up" after fixing things by
+    hand, or delete a record whose destroy cannot succeed. What it leaves behind is written down in the audit
+    log and on the environment."""
+    if not has_perm(user, perms.PROJECT_MANAGE, environment.project):
+        raise PermissionDenied("Only project admins may mark environments as cleaned up.")
+    if environment.status != Environment.FAILED:
+        raise InvalidRequest("Only a failed environment can be marked as cleaned up; destroy it instead.")
+    leftovers = environment_leftovers(environment)
+    listed = ", ".join(leftovers["state"]) or "nothing"
+    reason = (f"Marked as cleaned up by {user.get_username()}" + (f": {note}" if note else ".")
+              + f" Left in its last state: {listed}.")
+    with transaction.atomic():
+        updated = Environment.objects.filter(pk=environment.pk, status=Environment.FAILED).exclude(
+            runs__status__in=Run.ACTIVE).update(status=Environment.DESTROYED, status_reason=reason,
+                                                 outputs={}, updated_at=timezone.now())
+        if not updated:
+            raise InvalidRequest("A run started on this environment meanwhile; wait for it to finish.")
+        audit(user, "environment.forget", environment, project=environment.project, ip=ip,
+              data={"note": note, "leftovers": leftovers})
+    environment.status, environment.status_reason = Environment.DESTROYED, reason
+    return environment
+
+
 def state_download(user, environment, *, ip=None):
     """The environment's current state document, for someone with `state.read` (audited)."""
     from environments.state import state_latest

@@ -111,9 +111,25 @@ def environment_detail(request, pk):
         and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         "template_available": selectors.template_available_in(environment),
         **_state_context(request.user, environment),
+        **_leftover_context(request.user, environment, runs),
         "can_extend": environment.status != Environment.DESTROYED
         and services.environment_may_extend(request.user, environment),
     })
+
+
+@login_required
+@require_POST
+def environment_forget(request, pk):
+    """A project admin marks a failed environment as cleaned up (audited, with what it leaves behind)."""
+    environment = _environment_or_404(request, pk)
+    note = request.POST.get("note", "").strip()[:1000]
+    try:
+        services.environment_forget(request.user, environment, note, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} is marked as cleaned up; the audit log lists what was left.")
+    return redirect("environments:detail", pk=pk)
 
 
 @login_required
@@ -142,6 +158,18 @@ def environment_extend(request, pk):
     else:
         messages.success(request, f"{environment.name} now expires in {hours} hours.")
     return redirect("environments:detail", pk=pk)
+
+
+def _leftover_context(user, environment, runs):
+    """After a destroy that did not finish, or any failure: what may still exist, and the ways out."""
+    if environment.status != Environment.FAILED:
+        return {}
+    last = runs[0] if runs else None
+    return {
+        "leftovers": services.environment_leftovers(environment),
+        "destroy_failed": last is not None and last.operation == Run.DESTROY,
+        "can_forget": has_perm(user, perms.PROJECT_MANAGE, environment.project),
+    }
 
 
 def _state_context(user, environment):

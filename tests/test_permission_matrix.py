@@ -74,6 +74,9 @@ MATRIX = {
     "environments:extend": ("post", lambda o: f"/environments/{o['env'].pk}/extend/",
                             {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
                              "outsider": 404, "anonymous": 302}),
+    # The environment is provisioning, not failed: admins are sent back with the reason; others may not.
+    "environments:forget": ("post", lambda o: f"/environments/{o['env'].pk}/forget/",
+                            MANAGERS_200 | {"org_admin": 302, "project_admin": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
     # The run is still queued: allowed users cancel it and are sent back to the run page.
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
