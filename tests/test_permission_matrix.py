@@ -104,6 +104,9 @@ MATRIX = {
     # Empty limits posted: org admins save "no limit" and are sent back; project admins may not.
     "rbac:project_quota": ("post", lambda o: "/admin-portal/projects/team-a/quota/",
                            MANAGERS_200 | {"org_admin": 302, "project_admin": 403}),
+    # Not an object page: people who administer nothing get 403, as on the project list.
+    "rbac:audit": ("get", lambda o: "/admin-portal/audit/", MANAGERS_200 | {"outsider": 403}),
+    "rbac:audit_export": ("get", lambda o: "/admin-portal/audit/export.csv", MANAGERS_200 | {"outsider": 403}),
     "rbac:groups": ("get", lambda o: "/admin-portal/groups/", ORG_ONLY),
     "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
