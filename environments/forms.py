@@ -221,6 +221,18 @@ class EnvironmentForm(VariablesForm):
 
     field_order = ["name"]
 
+    def __init__(self, version, *args, **kwargs):
+        super().__init__(version, *args, **kwargs)
+        template = version.template
+        if template.default_ttl_hours or template.max_ttl_hours:
+            limit = f" (at most {template.max_ttl_hours})" if template.max_ttl_hours else ""
+            self.fields["lifetime_hours"] = forms.IntegerField(
+                label="Lifetime (hours)", min_value=1, max_value=template.max_ttl_hours, required=False,
+                initial=template.default_ttl_hours or template.max_ttl_hours,
+                help_text=f"The environment is destroyed automatically after this many hours{limit}; "
+                          "you can extend it later.",
+            )
+
     def clean_name(self):
         return self.cleaned_data["name"].lower()
 

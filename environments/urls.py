@@ -12,6 +12,8 @@ urlpatterns = [
     path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
     path("<int:pk>/retry/", views.environment_retry, name="retry"),
     path("<int:pk>/update/", template_views.environment_update, name="update"),
+    path("<int:pk>/forget/", views.environment_forget, name="forget"),
+    path("<int:pk>/extend/", views.environment_extend, name="extend"),
     path("<int:pk>/state/", views.state_download, name="state_download"),
     path("<int:pk>/state/unlock/", views.state_unlock, name="state_unlock"),
 ]

@@ -83,12 +83,12 @@ def environment_create(request, version_id):
         try:
             environment, run = services.environment_create(
                 request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
-                ip=_client_ip(request),
+                lifetime_hours=form.cleaned_data.get("lifetime_hours"), ip=_client_ip(request),
             )
         except services.PolicyViolation as exc:
             form.add_policy_errors(exc.errors)
         except services.InvalidRequest as exc:
-            form.add_error("name", str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             return redirect("runs:detail", pk=run.pk)
     return render(request, "environments/create.html", {
@@ -119,7 +119,65 @@ def environment_detail(request, pk):
         "can_update": environment.status in (Environment.READY, Environment.FAILED)
         and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         **_state_context(request.user, environment),
+        **_leftover_context(request.user, environment, runs),
+        "can_extend": environment.status != Environment.DESTROYED
+        and services.environment_may_extend(request.user, environment),
     })
+
+
+@login_required
+@require_POST
+def environment_forget(request, pk):
+    """A project admin marks a failed environment as cleaned up (audited, with what it leaves behind)."""
+    environment = _environment_or_404(request, pk)
+    note = request.POST.get("note", "").strip()[:1000]
+    try:
+        services.environment_forget(request.user, environment, note, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} is marked as cleaned up; the audit log lists what was left.")
+    return redirect("environments:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def environment_extend(request, pk):
+    """Set the environment to expire `hours` from now (owner or project admin, within the template's maximum)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    environment = _environment_or_404(request, pk)
+    if not services.environment_may_extend(request.user, environment):
+        raise PermissionDenied("Only the environment's owner or a project admin may change its lifetime.")
+    try:
+        hours = int(request.POST.get("hours", ""))
+        if hours < 1:
+            raise ValueError
+    except ValueError:
+        messages.error(request, "Give the new lifetime as a whole number of hours, at least 1.")
+        return redirect("environments:detail", pk=pk)
+    try:
+        services.environment_extend(environment, request.user, timezone.now() + timedelta(hours=hours),
+                                    ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} now expires in {hours} hours.")
+    return redirect("environments:detail", pk=pk)
+
+
+def _leftover_context(user, environment, runs):
+    """After a destroy that did not finish, or any failure: what may still exist, and the ways out."""
+    if environment.status != Environment.FAILED:
+        return {}
+    last = runs[0] if runs else None
+    return {
+        "leftovers": services.environment_leftovers(environment),
+        "destroy_failed": last is not None and last.operation == Run.DESTROY,
+        "can_forget": has_perm(user, perms.PROJECT_MANAGE, environment.project),
+    }
 
 
 def _state_context(user, environment):
