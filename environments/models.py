@@ -417,6 +417,8 @@ class EnvironmentUpdate(models.Model):
     to_version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="+")
     variables = models.JSONField(default=dict)
     secret_variables = models.TextField(blank=True)
+    # Names of the variables whose value changes (never the values: some are sensitive).
+    changed = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -731,6 +731,7 @@ def environment_update_request(user, environment, version, values, *, batch=None
         update = EnvironmentUpdate.objects.create(
             environment=environment, run=run, batch=batch, from_version=current_version, to_version=version,
             variables=clear, secret_variables=crypto.encrypt_json(secret) if secret else "", created_by=user,
+            changed=changed,
         )
         # Names only: values may be sensitive.
         audit(user, "environment.update", environment, project=environment.project, ip=ip, data={

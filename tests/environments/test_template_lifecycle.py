@@ -118,6 +118,7 @@ def test_update_request_rules(platform_admin, developer, viewer, project, sandbo
     env.refresh_from_db()
     assert env.variables.get("replicas") is None  # pinned until applied
     assert update.variables["replicas"] == 3 and update.status == EnvironmentUpdate.PENDING
+    assert update.changed == ["replicas"]
     with pytest.raises(InvalidRequest, match="ready or failed"):
         environment_update_request(developer, env, sandbox_version, {"replicas": 4})
     event = AuditEvent.objects.get(action="environment.update")
@@ -251,7 +252,7 @@ def test_update_page_plans_and_sends_to_the_run(client, developer, sandbox_versi
     update = EnvironmentUpdate.objects.get(environment=env)
     assert response.status_code == 302 and response["Location"] == f"/runs/{update.run_id}/"
     run_page = client.get(response["Location"]).content.decode()
-    assert 'id="update-note"' in run_page
+    assert 'id="update-note"' in run_page and "<code>replicas</code>" in run_page
 
 
 def test_outsider_enumerating_management_ids_gets_404(client, outsider, platform_admin, sandbox_version, env):
