@@ -14,4 +14,5 @@ urlpatterns = [
     path("admin-portal/onboard/", views.onboard, name="onboard"),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("rbac.scim.urls")),
 ]
