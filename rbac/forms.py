@@ -115,3 +115,11 @@ class OnboardForm(ProjectForm):
         super().__init__(*args, **kwargs)
         self.fields["templates"].queryset = templates
         self.fields["templates"].label_from_instance = lambda t: f"{t.name} ({t.project.name})"
+
+
+class ScimTokenForm(forms.Form):
+    """A new SCIM bearer token for an identity provider."""
+
+    name = forms.CharField(
+        max_length=200, label="Name", help_text="Which identity provider uses it, e.g. “Okta production”.",
+    )
