@@ -26,6 +26,7 @@ from scim2_models import (
     PreconditionFailedException,
     ResponseParameters,
     SCIMException,
+    ScimPolicy,
 )
 
 from rbac.models import Group, Membership
@@ -54,6 +55,12 @@ User = get_user_model()
 CONTENT_TYPE = "application/scim+json"
 JSON_TYPES = {"application/scim+json", "application/json", ""}
 SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+# Strict on unknown attributes; tolerant of what Microsoft Entra ID sends: `remove` with a value selecting the
+# members to remove, and `add` on `emails[type eq "work"].value` when the user has no work email yet.
+POLICY = ScimPolicy(
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
 
 USER_FILTERS = {
     "id": Attribute("pk", kind="id"),
@@ -120,7 +127,7 @@ def scim_endpoint(**handlers):
         request.scim_token = token
         try:
             # One transaction per request: a write that fails half-way changes nothing.
-            with transaction.atomic():
+            with transaction.atomic(), POLICY:
                 return handler(request, *args, **kwargs)
         except SCIMException as exc:
             return _error_from(exc.to_error())
@@ -316,6 +323,28 @@ def user_delete(request, user_id):
     return HttpResponse(status=204)
 
 
+def _drop_member_display(body):
+    """Okta sends `display` with each member; RFC 7643 §8.7.1 has no such sub-attribute and Terrace shows the
+    username anyway, so it is dropped rather than refused (anything else unknown is still refused)."""
+    def clean(members):
+        if isinstance(members, list):
+            for member in members:
+                if isinstance(member, dict):
+                    member.pop("display", None)
+
+    clean(body.get("members"))
+    operations = body.get("Operations")
+    for operation in operations if isinstance(operations, list) else []:
+        if not isinstance(operation, dict):
+            continue
+        value = operation.get("value")
+        if str(operation.get("path", "")).lower() == "members":
+            clean(value)
+        elif isinstance(value, dict):
+            clean(value.get("members"))
+    return body
+
+
 # --- Groups --------------------------------------------------------------------------------------------
 
 def _group_queryset():
@@ -361,7 +390,8 @@ def groups_search(request):
 
 
 def groups_create(request):
-    model = GroupResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    model = GroupResource.model_validate(_drop_member_display(_body(request)),
+                                        scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     group = services.scim_group_create(request.scim_token, model, ip=_ip(request))
     return _resource_response(GroupResource, _group_current(request, str(group.pk))[1], request, status=201)
 
@@ -376,7 +406,8 @@ def group_get(request, group_id):
 def group_put(request, group_id):
     group, payload = _group_current(request, group_id)
     _check_if_match(request, payload)
-    model = GroupResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+    model = GroupResource.model_validate(_drop_member_display(_body(request)),
+                                        scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
     model.replace(group_model(payload))
     services.scim_group_update(request.scim_token, group, model, ip=_ip(request))
     return _resource_response(GroupResource, _group_current(request, group_id)[1], request)
@@ -385,7 +416,8 @@ def group_put(request, group_id):
 def group_patch(request, group_id):
     group, payload = _group_current(request, group_id)
     _check_if_match(request, payload)
-    patch = PatchOp[GroupResource].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+    patch = PatchOp[GroupResource].model_validate(_drop_member_display(_body(request)),
+                                                  scim_ctx=Context.RESOURCE_PATCH_REQUEST)
     model = group_model(payload)
     patch.patch(model)
     services.scim_group_update(request.scim_token, group, model, ip=_ip(request))
