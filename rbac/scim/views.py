@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from scim2_models import (
     Context,
     Error,
+    InvalidFilterException,
     InvalidSyntaxException,
     InvalidValueException,
     NotFoundException,
@@ -200,23 +201,37 @@ def _int_param(value, name, default):
         raise InvalidValueException(detail=f"{name} must be an integer.") from None
 
 
+def _paging(query):
+    start = max(_int_param(query.get("startIndex"), "startIndex", 1), 1)
+    count = min(max(_int_param(query.get("count"), "count", DEFAULT_PAGE_SIZE), 0), MAX_PAGE_SIZE)
+    return start, count
+
+
+def _filtered(queryset, filters, schema, query):
+    """`queryset` narrowed by the SCIM filter in `query`, if any (RFC 7644 §3.4.2.2)."""
+    text = query.get("filter")
+    if text is None:
+        return queryset
+    if not isinstance(text, str):
+        raise InvalidValueException(detail="filter must be a string.")
+    q = filter_to_q(text, filters, [schema])
+    # The filter may join memberships: select ids first so each resource appears once.
+    return queryset.filter(pk__in=queryset.model.objects.filter(q).values("pk"))
+
+
+def _list_response(total, start, resources):
+    return _response({"schemas": [LIST_URN], "totalResults": total, "startIndex": start,
+                      "itemsPerPage": len(resources), "Resources": resources})
+
+
 def _list(request, queryset, filters, schema, model_cls, to_payload, query):
     """A ListResponse page of `queryset` narrowed by the SCIM filter in `query` (RFC 7644 §3.4.2)."""
     params = _response_parameters(model_cls, query.get("attributes"), query.get("excludedAttributes"))
-    start = max(_int_param(query.get("startIndex"), "startIndex", 1), 1)
-    count = min(max(_int_param(query.get("count"), "count", DEFAULT_PAGE_SIZE), 0), MAX_PAGE_SIZE)
-    text = query.get("filter")
-    if text is not None:
-        if not isinstance(text, str):
-            raise InvalidValueException(detail="filter must be a string.")
-        q = filter_to_q(text, filters, [schema])
-        # The filter may join memberships: select ids first so each resource appears once.
-        queryset = queryset.filter(pk__in=queryset.model.objects.filter(q).values("pk"))
+    start, count = _paging(query)
+    queryset = _filtered(queryset, filters, schema, query)
     total = queryset.count()
     page = list(queryset.order_by("pk")[start - 1:start - 1 + count]) if count else []
-    resources = [_render(model_cls, payload, params) for payload in to_payload(page)]
-    return _response({"schemas": [LIST_URN], "totalResults": total, "startIndex": start,
-                      "itemsPerPage": len(resources), "Resources": resources})
+    return _list_response(total, start, [_render(model_cls, payload, params) for payload in to_payload(page)])
 
 
 def _search_query(request):
@@ -257,10 +272,18 @@ def _user_queryset():
     return User.objects.select_related("scim")
 
 
+def _locked(queryset, request):
+    """Writes lock the row before reading its state: two PATCHes of one group at once (IdPs send them in
+    parallel) would otherwise both start from the same members and the second would undo the first."""
+    if request.method in ("GET", "HEAD"):
+        return queryset
+    return queryset.select_for_update(of=("self",))
+
+
 def _user(request, user_id):
     if not user_id.isdigit() or len(user_id) > 18:
         raise NotFoundException(detail=f"No user with the id {user_id!r}.")
-    user = _user_queryset().filter(pk=int(user_id)).first()
+    user = _locked(_user_queryset(), request).filter(pk=int(user_id)).first()
     if user is None:
         raise NotFoundException(detail=f"No user with the id {user_id!r}.")
     return user
@@ -365,7 +388,7 @@ def _groups_payloads(request, groups, with_members=True):
 def _group(request, group_id):
     if not group_id.isdigit() or len(group_id) > 18:
         raise NotFoundException(detail=f"No group with the id {group_id!r}.")
-    group = _group_queryset().filter(pk=int(group_id)).first()
+    group = _locked(_group_queryset(), request).filter(pk=int(group_id)).first()
     if group is None:
         raise NotFoundException(detail=f"No group with the id {group_id!r}.")
     return group
@@ -445,6 +468,43 @@ def _discovery_one(documents, key, what):
     return _response(documents[key])
 
 
+def root_search(request):
+    """POST /.search: users then groups, one page over both (RFC 7644 §3.4.3).
+
+    A filter or an attribute that one resource type does not have leaves that type out (filter) or is
+    ignored for it (attributes); a filter neither type understands is invalidFilter."""
+    query = _search_query(request)
+    start, count = _paging(query)
+    kinds = [
+        (_user_queryset(), USER_FILTERS, USER_URN, UserResource, lambda page: _users_payloads(request, page)),
+        (_group_queryset(), GROUP_FILTERS, GROUP_URN, GroupResource, lambda page: _groups_payloads(request, page)),
+    ]
+    parts, refusals = [], []
+    for queryset, filters, schema, model_cls, to_payload in kinds:
+        try:
+            queryset = _filtered(queryset, filters, schema, query)
+        except InvalidFilterException as exc:
+            refusals.append(exc)
+            continue
+        try:
+            params = _response_parameters(model_cls, query.get("attributes"), query.get("excludedAttributes"))
+        except ValidationError:
+            params = None
+        parts.append((queryset, model_cls, to_payload, params))
+    if not parts:
+        raise refusals[0]
+    total, skip, resources = 0, start - 1, []
+    for queryset, model_cls, to_payload, params in parts:
+        size = queryset.count()
+        total += size
+        wanted = count - len(resources)
+        if wanted > 0 and skip < size:
+            page = list(queryset.order_by("pk")[skip:skip + wanted])
+            resources += [_render(model_cls, payload, params) for payload in to_payload(page)]
+        skip = max(skip - size, 0)
+    return _list_response(total, start, resources)
+
+
 def _not_implemented(what):
     def handler(request, *args, **kwargs):
         raise NotImplementedException(detail=f"{what} is not supported.")
@@ -466,7 +526,7 @@ user_view = scim_endpoint(get=user_get, put=user_put, patch=user_patch, delete=u
 groups_view = scim_endpoint(get=groups_get, post=groups_create)
 groups_search_view = scim_endpoint(post=groups_search)
 group_view = scim_endpoint(get=group_get, put=group_put, patch=group_patch, delete=group_delete)
-search_view = scim_endpoint(post=_not_implemented("Searching several resource types at once"))
+search_view = scim_endpoint(post=root_search)
 bulk_view = scim_endpoint(post=_not_implemented("Bulk"))
 me_view = scim_endpoint(**{m: _not_implemented("/Me") for m in ("get", "put", "patch", "delete", "post")})
 not_found_view = scim_endpoint(**{m: _not_found for m in ("get", "put", "patch", "delete", "post")})

@@ -5,7 +5,10 @@ from django.utils import timezone
 
 from rbac.models import AuditEvent, ScimToken
 from rbac.scim.tokens import scim_token_create, scim_token_revoke, token_hash
-from tests.rbac.scim_support import USER_URN, ScimClient, assert_scim_error, db_snapshot, scim, scim_token  # noqa: F401
+from tests.rbac import scim_support
+from tests.rbac.scim_support import USER_URN, ScimClient, assert_scim_error, db_snapshot
+
+scim, scim_token = scim_support.scim, scim_support.scim_token  # fixtures
 
 ENDPOINTS = ["ServiceProviderConfig", "Schemas", "ResourceTypes", "Users", "Groups", "Users/1", "nothing-here"]
 

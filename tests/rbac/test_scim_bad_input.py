@@ -3,15 +3,10 @@ changes nothing in the database."""
 import pytest
 
 from rbac.models import Group, Membership
-from tests.rbac.scim_support import (  # noqa: F401  (fixtures)
-    GROUP_URN,
-    PATCH_URN,
-    USER_URN,
-    assert_scim_error,
-    db_snapshot,
-    scim,
-    scim_token,
-)
+from tests.rbac import scim_support
+from tests.rbac.scim_support import GROUP_URN, PATCH_URN, USER_URN, assert_scim_error, db_snapshot
+
+scim, scim_token = scim_support.scim, scim_support.scim_token  # fixtures
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from django.contrib.auth import get_user_model
 from rbac import permissions as perms
 from rbac.models import AuditEvent, Group, Membership, RoleBinding
 from rbac.scoping import has_perm
-from tests.rbac.scim_support import GROUP_URN, assert_scim_error, db_snapshot, scim, scim_token  # noqa: F401
+from tests.rbac import scim_support
+from tests.rbac.scim_support import GROUP_URN, assert_scim_error, db_snapshot
+
+scim, scim_token = scim_support.scim, scim_support.scim_token  # fixtures
 
 
 def _members(group_id):

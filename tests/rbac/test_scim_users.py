@@ -5,7 +5,10 @@ from django.test import Client
 
 from rbac.models import AuditEvent, Group, Membership, ScimUser
 from tests.conftest import PASSWORD
-from tests.rbac.scim_support import USER_URN, assert_scim_error, db_snapshot, scim, scim_token  # noqa: F401
+from tests.rbac import scim_support
+from tests.rbac.scim_support import USER_URN, assert_scim_error, db_snapshot
+
+scim, scim_token = scim_support.scim, scim_support.scim_token  # fixtures
 
 User = get_user_model()
 
@@ -174,3 +177,16 @@ def test_local_groups_of_a_user_are_not_shown_to_scim(scim, make_user):
     scim_group = scim.create_group("idp-team", members=[user.pk])
     body = scim.get(f"Users/{user.pk}").json()
     assert [g["value"] for g in body["groups"]] == [scim_group["id"]]
+
+
+def test_listing_costs_the_same_queries_for_5_or_25_users(scim, django_assert_max_num_queries):
+    for i in range(5):
+        scim.create_user(f"few{i}")
+    scim.create_group("all", members=[u.pk for u in User.objects.filter(username__startswith="few")])
+    # token, last-use stamp, count, page, SCIM groups of the page (+ transaction savepoints)
+    with django_assert_max_num_queries(6):
+        assert scim.get("Users").status_code == 200
+    for i in range(20):
+        scim.create_user(f"many{i}")
+    with django_assert_max_num_queries(6):
+        assert scim.get("Users").json()["totalResults"] == 26  # + the org admin persona
