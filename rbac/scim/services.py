@@ -19,7 +19,7 @@ from scim2_models import (
 )
 
 from rbac.models import AuditEvent, Group, Membership, ScimGroup, ScimUser
-from rbac.scim.resources import user_attributes_to_store, user_scim
+from rbac.scim.resources import user_attributes_to_store
 
 User = get_user_model()
 _username_validator = UnicodeUsernameValidator()
@@ -136,7 +136,8 @@ def scim_user_delete(token, user, *, ip=None):
     becomes empty) and the audit trail keeps their name."""
     _writable(user)
     with transaction.atomic():
-        for membership in Membership.objects.filter(user=user, group__source=Group.SCIM).select_related("group"):
+        # The memberships go with the user (any group: the account is gone); each is audited all the same.
+        for membership in Membership.objects.filter(user=user).select_related("group"):
             _audit(token, "membership.remove", membership.group, {"user": user.username, "membership_source":
                                                                    membership.source}, ip)
         ended = user_sessions_end(user)
@@ -182,7 +183,8 @@ def group_members_apply(token, group, user_ids, *, ip=None):
     Memberships added here have source `scim`. The group belongs to the IdP, so a member added by hand in
     Terrace is removed too when the IdP's list does not have it (the audit event keeps its source).
     """
-    assert group.source == Group.SCIM, "SCIM never changes the members of local, OIDC or SAML groups"
+    if group.source != Group.SCIM:  # the views only ever find SCIM groups; this keeps the rule in one place too
+        raise ForbiddenException(detail="SCIM never changes the members of local, OIDC or SAML groups.")
     current = {m.user_id: m for m in Membership.objects.filter(group=group).select_related("user")}
     removed = [m for uid, m in current.items() if uid not in user_ids]
     added = User.objects.filter(pk__in=set(user_ids) - set(current)).order_by("pk")
@@ -245,8 +247,3 @@ def scim_group_delete(token, group, *, ip=None):
         _audit(token, "group.delete", group, {"name": group.name}, ip)
         group.delete()
 
-
-__all__ = [
-    "group_members_apply", "scim_group_create", "scim_group_delete", "scim_group_update", "scim_user_create",
-    "scim_user_delete", "scim_user_update", "user_scim", "user_sessions_end",
-]
