@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin-portal/onboard/", views.onboard, name="onboard"),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("rbac.scim.urls")),
 ]
 
 handler500 = "portal.middleware.server_error"
