@@ -18,4 +18,7 @@ urlpatterns = [
     path("admin-portal/templates/", include(template_admin_urlpatterns)),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("rbac.scim.urls")),
 ]
+
+handler500 = "portal.middleware.server_error"

@@ -14,4 +14,6 @@ urlpatterns = [
     path("groups/", views.group_list, name="groups"),
     path("groups/<int:pk>/", views.group_detail, name="group"),
     path("groups/<int:pk>/members/<int:membership_id>/delete/", views.member_remove, name="member_remove"),
+    path("scim-tokens/", views.scim_tokens, name="scim_tokens"),
+    path("scim-tokens/<int:pk>/revoke/", views.scim_token_revoke, name="scim_token_revoke"),
 ]

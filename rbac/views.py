@@ -12,13 +12,15 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Func, IntegerField, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rbac import permissions as perms
 from rbac import services
 from rbac.audit import audit
-from rbac.forms import GroupForm, MemberForm, ProjectForm, ProjectQuotaForm, RoleBindingForm
-from rbac.models import Group, Membership, Project
+from rbac.forms import GroupForm, MemberForm, ProjectForm, ProjectQuotaForm, RoleBindingForm, ScimTokenForm
+from rbac.models import Group, Membership, Project, ScimToken
+from rbac.scim import tokens as scim_tokens_service
 from rbac.scoping import has_org_perm, has_perm, scope
 
 PAGE_SIZE = 25
@@ -365,3 +367,38 @@ def audit_export(request, fmt):
     response = StreamingHttpResponse(lines(), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="terrace-audit.{"csv" if fmt == "csv" else "jsonl"}"'
     return response
+# --- SCIM tokens ---------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scim_tokens(request):
+    """SCIM bearer tokens: create one (its value is shown once, on this response only), list, revoke."""
+    _require_org_admin(request)
+    form = ScimTokenForm(request.POST or None)
+    created = raw = None
+    if request.method == "POST" and form.is_valid():
+        created, raw = scim_tokens_service.scim_token_create(
+            request.user, name=form.cleaned_data["name"], ip=_ip(request)
+        )
+        form = ScimTokenForm()
+    response = render(request, "rbac/scim_tokens.html", {
+        "tokens": ScimToken.objects.select_related("created_by"),
+        "form": form,
+        "created": created,
+        "raw_token": raw,
+        "endpoint": request.build_absolute_uri("/scim/v2/"),
+    }, status=400 if request.method == "POST" and created is None else 200)
+    add_never_cache_headers(response)  # the page may carry a clear token once
+    return response
+
+
+@login_required
+@require_POST
+def scim_token_revoke(request, pk):
+    _require_org_admin(request)
+    token = get_object_or_404(ScimToken, pk=pk)
+    if scim_tokens_service.scim_token_revoke(request.user, token, ip=_ip(request)):
+        messages.success(request, f"Token “{token.name}” revoked: the identity provider can no longer use it.")
+    else:
+        messages.info(request, f"Token “{token.name}” was already revoked.")
+    return redirect("rbac:scim_tokens")

@@ -27,6 +27,12 @@ PUBLIC = {
         "account_confirm_login_code", "account_request_login_code", "account_confirm_password_reset_code",
         "account_change_phone", "account_verify_phone",
     )},
+    # SCIM 2.0: authenticated by a SCIM bearer token only, never by a session (a signed-in org admin gets 401
+    # too); tokens, 401s and revocation are tested in tests/rbac/test_scim_auth.py.
+    **{f"scim:{name}": "SCIM endpoint, bearer-token authenticated" for name in (
+        "root", "service_provider_config", "resource_types", "resource_type", "schemas", "schema", "users",
+        "users_search", "user", "groups", "groups_search", "group", "search", "bulk", "me", "not_found",
+    )},
 }
 
 # name -> (method, url builder, {persona: expected status})
@@ -122,6 +128,9 @@ MATRIX = {
     "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
                            ORG_ONLY | {"org_admin": 404}),
+    # SCIM token administration (org admins only); token 0 does not exist, so nothing is revoked.
+    "rbac:scim_tokens": ("get", lambda o: "/admin-portal/scim-tokens/", ORG_ONLY),
+    "rbac:scim_token_revoke": ("post", lambda o: "/admin-portal/scim-tokens/0/revoke/", ORG_ONLY | {"org_admin": 404}),
     "onboard": ("get", lambda o: "/admin-portal/onboard/", ORG_ONLY),
     # Template management. The sandbox template is owned by "genai" and shared with team-a: team-a's project
     # admin sees it (403 to manage), the outsider does not (404). Writes answer with a redirect carrying the
