@@ -246,6 +246,17 @@ RUN_APPROVAL_TIMEOUT_HOURS = env_int("RUN_APPROVAL_TIMEOUT_HOURS", 72)
 STREAM_POLL_SECONDS = float(env("STREAM_POLL_SECONDS", "0.1"))
 STREAM_KEEPALIVE_SECONDS = float(env("STREAM_KEEPALIVE_SECONDS", "15"))
 
+# --- Template import (web process: git and the HCL parser only, bounded) -----------------------------------
+# Largest template folder or archive accepted (uncompressed bytes) and most files; `git fetch` timeout.
+TEMPLATE_MAX_BYTES = env_int("TEMPLATE_MAX_BYTES", 20 * 1024 * 1024)
+TEMPLATE_MAX_FILES = env_int("TEMPLATE_MAX_FILES", 2000)
+TEMPLATE_GIT_TIMEOUT = env_int("TEMPLATE_GIT_TIMEOUT", 60)
+# Accept file:// repository URLs (single-machine setups, tests). Off by default: on a shared server it would let
+# a template admin import any repository readable by the web process.
+TEMPLATE_GIT_ALLOW_FILE = env_bool("TEMPLATE_GIT_ALLOW_FILE", False)
+# A known_hosts file for ssh:// repositories: their host keys must be in it. Unset: the first key seen is trusted.
+TEMPLATE_GIT_KNOWN_HOSTS = env("TEMPLATE_GIT_KNOWN_HOSTS", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from environments import state_backend
-from environments.urls import run_urlpatterns, template_urlpatterns
+from environments.urls import run_urlpatterns, template_admin_urlpatterns, template_urlpatterns
 from portal import views
 
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("state/<int:environment_id>", state_backend.state, name="state_backend"),
     path("templates/", include(template_urlpatterns)),
     path("admin-portal/onboard/", views.onboard, name="onboard"),
+    path("admin-portal/templates/", include(template_admin_urlpatterns)),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("rbac.scim.urls")),

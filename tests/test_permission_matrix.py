@@ -45,6 +45,17 @@ ORG_ONLY = {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 
             "anonymous": 302}
 
 
+# Managing a template owned by "genai": only the org admin; team-a sees it through the share.
+TEMPLATE_MANAGERS = {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}
+
+
+def _batch_pk(o):
+    from environments.models import UpgradeBatch
+
+    return UpgradeBatch.objects.get_or_create(target_version=o["version"])[0].pk
+
+
 def _group_pk():
     from rbac.models import Group
 
@@ -121,6 +132,28 @@ MATRIX = {
     "rbac:scim_tokens": ("get", lambda o: "/admin-portal/scim-tokens/", ORG_ONLY),
     "rbac:scim_token_revoke": ("post", lambda o: "/admin-portal/scim-tokens/0/revoke/", ORG_ONLY | {"org_admin": 404}),
     "onboard": ("get", lambda o: "/admin-portal/onboard/", ORG_ONLY),
+    # Template management. The sandbox template is owned by "genai" and shared with team-a: team-a's project
+    # admin sees it (403 to manage), the outsider does not (404). Writes answer with a redirect carrying the
+    # outcome (an empty form is refused with a message; deprecate really deprecates).
+    "environments:update": ("get", lambda o: f"/environments/{o['env'].pk}/update/",
+                            MEMBERS_200 | {"viewer": 403}),
+    "template_admin:list": ("get", lambda o: "/admin-portal/templates/", ORG_ONLY | {"project_admin": 200}),
+    "template_admin:detail": ("get", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/",
+                              TEMPLATE_MANAGERS),
+    "template_admin:policy": ("get", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/policy/",
+                              TEMPLATE_MANAGERS),
+    "template_admin:import": ("post", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/import/",
+                              TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:git": ("post", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/git/",
+                           TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:publish": ("post", lambda o: f"/admin-portal/templates/versions/{o['version'].pk}/publish/",
+                               TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:deprecate": ("post", lambda o: f"/admin-portal/templates/versions/{o['version'].pk}/deprecate/",
+                                 TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:upgrade_new": ("get", lambda o: f"/admin-portal/templates/versions/{o['version'].pk}/upgrade/",
+                                   TEMPLATE_MANAGERS),
+    "template_admin:upgrade": ("get", lambda o: f"/admin-portal/templates/upgrades/{_batch_pk(o)}/",
+                               TEMPLATE_MANAGERS),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
     "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),
