@@ -7,6 +7,8 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Before allauth's own: the sign-in page may send users straight to the single SSO provider.
+    path("accounts/login/", views.sign_in, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("environments/", include("environments.urls")),
     path("runs/", include(run_urlpatterns)),

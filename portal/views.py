@@ -1,4 +1,7 @@
-"""Home, health, and the onboarding page (it spans rbac and environments, so it lives here)."""
+"""Home, health, sign-in, and the onboarding page (it spans rbac and environments, so it lives here)."""
+from allauth.account.views import LoginView
+from allauth.socialaccount.adapter import get_adapter as get_socialaccount_adapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,6 +20,28 @@ from rbac.scoping import has_org_perm
 @login_required
 def home(request):
     return redirect("environments:list")
+
+
+class SignInView(LoginView):
+    """allauth's sign-in page; with SSO_AUTO_REDIRECT and exactly one SSO provider, straight to that provider.
+
+    The hop to the IdP is a POST (allauth refuses sign-in by GET, a login-CSRF guard), so the page holds a
+    form that submits itself. `?local=1` keeps the local form for administrators and break-glass accounts.
+    """
+
+    def get(self, request, *args, **kwargs):
+        if settings.SSO_AUTO_REDIRECT and not request.GET.get("local") and not request.user.is_authenticated:
+            providers = get_socialaccount_adapter(request).list_providers(request)
+            if len(providers) == 1:
+                return render(request, "account/sso_redirect.html", {
+                    "provider": providers[0],
+                    "redirect_field_name": "next",
+                    "redirect_field_value": request.GET.get("next", ""),
+                })
+        return super().get(request, *args, **kwargs)
+
+
+sign_in = SignInView.as_view()
 
 
 def healthz(request):

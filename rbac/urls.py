@@ -11,4 +11,10 @@ urlpatterns = [
     path("groups/", views.group_list, name="groups"),
     path("groups/<int:pk>/", views.group_detail, name="group"),
     path("groups/<int:pk>/members/<int:membership_id>/delete/", views.member_remove, name="member_remove"),
+    # Single sign-on (org admins): status and mapping rules; users and where their memberships come from.
+    path("sso/", views.sso_status, name="sso"),
+    path("sso/rules/<int:pk>/", views.sso_rule_edit, name="sso_rule"),
+    path("sso/rules/<int:pk>/delete/", views.sso_rule_delete, name="sso_rule_delete"),
+    path("users/", views.user_list, name="users"),
+    path("users/<int:pk>/", views.user_detail, name="user"),
 ]

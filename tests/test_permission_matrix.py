@@ -27,6 +27,18 @@ PUBLIC = {
         "account_confirm_login_code", "account_request_login_code", "account_confirm_password_reset_code",
         "account_change_phone", "account_verify_phone",
     )},
+    # allauth's SSO endpoints (sign-in start, callbacks, SAML ACS/metadata/SLS, errors): they take an IdP's
+    # answer, checked by allauth (state, PKCE, signatures), and expose nothing project-owned.
+    **{name: "allauth single sign-on endpoint" for name in (
+        "openid_connect_login", "openid_connect_callback", "saml_login", "saml_acs", "saml_finish_acs",
+        "saml_metadata", "saml_sls", "socialaccount_login_cancelled", "socialaccount_login_error",
+        "socialaccount_signup", "socialaccount_connections",
+    )},
+    # allauth's MFA pages: a signed-in user's own authenticators (or the second step of their sign-in).
+    **{name: "allauth MFA page (own account only)" for name in (
+        "mfa_index", "mfa_activate_totp", "mfa_deactivate_totp", "mfa_authenticate", "mfa_reauthenticate",
+        "mfa_view_recovery_codes", "mfa_generate_recovery_codes", "mfa_download_recovery_codes",
+    )},
 }
 
 # name -> (method, url builder, {persona: expected status})
@@ -43,6 +55,12 @@ def _group_pk():
     from rbac.models import Group
 
     return Group.objects.get_or_create(name="matrix-group")[0].pk
+
+
+def _rule_pk():
+    from rbac.models import GroupMappingRule
+
+    return GroupMappingRule.objects.get_or_create(pattern="matrix-", match="prefix")[0].pk
 
 
 MATRIX = {
@@ -84,6 +102,13 @@ MATRIX = {
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
                            ORG_ONLY | {"org_admin": 404}),
     "onboard": ("get", lambda o: "/admin-portal/onboard/", ORG_ONLY),
+    # Single sign-on administration (org admins only).
+    "rbac:sso": ("get", lambda o: "/admin-portal/sso/", ORG_ONLY),
+    "rbac:sso_rule": ("get", lambda o: f"/admin-portal/sso/rules/{_rule_pk()}/", ORG_ONLY),
+    # A rule id that does not exist, so no persona changes anything for the next one.
+    "rbac:sso_rule_delete": ("post", lambda o: "/admin-portal/sso/rules/0/delete/", ORG_ONLY | {"org_admin": 404}),
+    "rbac:users": ("get", lambda o: "/admin-portal/users/", ORG_ONLY),
+    "rbac:user": ("get", lambda o: f"/admin-portal/users/{o['env'].owner_id}/", ORG_ONLY),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
     "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),
