@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Before allauth's own: the sign-in page may send users straight to the single SSO provider.
     path("accounts/login/", views.sign_in, name="account_login"),
+    path("accounts/oidc/<str:provider_id>/login/", views.sso_oidc_login),  # unnamed: allauth's name reverses here
     path("accounts/", include("allauth.urls")),
     path("environments/", include("environments.urls")),
     path("runs/", include(run_urlpatterns)),

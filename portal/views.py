@@ -44,6 +44,23 @@ class SignInView(LoginView):
 sign_in = SignInView.as_view()
 
 
+def sso_oidc_login(request, provider_id):
+    """allauth's OpenID Connect sign-in start, with a clear page when the IdP's discovery cannot be read.
+
+    allauth reads the discovery document before its own error handling starts, so a down IdP would be a 500.
+    """
+    from allauth.socialaccount.helpers import render_authentication_error
+    from allauth.socialaccount.providers.openid_connect import views as oidc_views
+
+    from portal.adapters import IdpUnreachable
+
+    try:
+        return oidc_views.login(request, provider_id)
+    except IdpUnreachable as exc:
+        provider = get_socialaccount_adapter(request).get_provider(request, provider_id)
+        return render_authentication_error(request, provider, exception=exc)
+
+
 def healthz(request):
     """Liveness and database reachability, for load balancers and compose health checks (public)."""
     try:
