@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
@@ -108,3 +109,32 @@ def test_replayed_callback_and_malformed_claim_change_nothing(page, live_server,
     expect(page.get_by_role("heading")).to_have_text("Your identity provider sent a malformed group claim")
     assert _memberships(bob.username) == {"ops": "oidc"}
     assert "malformed group claim" in SsoProviderStatus.objects.get(provider_id="oidc").last_error
+
+
+def test_sso_email_of_an_existing_account_is_refused(page, live_server, oidc_sso, make_user):
+    carol = make_user("carol")  # a local account, carol@example.com
+    oidc_sso.claims("carol-idp", email="Carol@example.com", email_verified=True, groups=[])
+    _sso_sign_in(page, live_server.url, "carol-idp")
+    expect(page.get_by_role("heading")).to_have_text("An account with your email address already exists")
+    assert not SocialAccount.objects.exists()
+    assert get_user_model().objects.filter(email__iexact="carol@example.com").count() == 1
+    carol.refresh_from_db()
+    assert carol.has_usable_password()
+    assert "email ['carol@example.com'] belongs to an existing account" in (
+        SsoProviderStatus.objects.get(provider_id="oidc").last_error)
+
+
+def test_sso_links_an_existing_account_only_when_configured_and_verified(page, live_server, oidc_sso, make_user,
+                                                                         settings):
+    settings.SSO_LINK_VERIFIED_EMAIL = True
+    dave, erin = make_user("dave"), make_user("erin")
+    oidc_sso.claims("erin-idp", email="erin@example.com", email_verified=False)
+    _sso_sign_in(page, live_server.url, "erin-idp")
+    expect(page.get_by_role("heading")).to_have_text("An account with your email address already exists")
+    assert not SocialAccount.objects.filter(user=erin).exists()
+
+    oidc_sso.claims("dave-idp", email="dave@example.com", email_verified=True, groups=["idp-ops"])
+    page.context.clear_cookies()
+    _sso_sign_in(page, live_server.url, "dave-idp")
+    expect(page.locator("form.whoami span")).to_have_text("dave")
+    assert SocialAccount.objects.get(user=dave).uid == "dave-idp"
