@@ -185,13 +185,20 @@ def sso_providers(environ=None):
                 "settings": {
                     "idp": idp,
                     "sp": {"entity_id": get("SAML_SP_ENTITY_ID")} if get("SAML_SP_ENTITY_ID") else {},
+                    # Each field: the configured attribute name first, then names common IdPs use.
                     "attribute_mapping": {
-                        "uid": [get("SAML_UID_ATTRIBUTE", "uid"), "urn:oasis:names:tc:SAML:attribute:subject-id"],
-                        "email": [get("SAML_EMAIL_ATTRIBUTE", "email"), "urn:oid:0.9.2342.19200300.100.1.3"],
+                        "uid": [get("SAML_UID_ATTRIBUTE", "uid"), "urn:oasis:names:tc:SAML:attribute:subject-id",
+                                "urn:mace:dir:attribute-def:uid", "urn:oid:0.9.2342.19200300.100.1.1"],
+                        "email": [get("SAML_EMAIL_ATTRIBUTE", "email"), "mail", "urn:oid:0.9.2342.19200300.100.1.3",
+                                  "urn:mace:dir:attribute-def:mail", "urn:mace:dir:attribute-def:email",
+                                  "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"],
                         "email_verified": [get("SAML_EMAIL_VERIFIED_ATTRIBUTE", "email_verified")],
-                        "username": [get("SAML_USERNAME_ATTRIBUTE", "username")],
-                        "first_name": ["first_name", "givenName", "urn:oid:2.5.4.42"],
-                        "last_name": ["last_name", "sn", "urn:oid:2.5.4.4"],
+                        "username": [get("SAML_USERNAME_ATTRIBUTE", "username"), "urn:mace:dir:attribute-def:uid",
+                                     "urn:oid:0.9.2342.19200300.100.1.1"],
+                        "first_name": ["first_name", "givenName", "urn:oid:2.5.4.42",
+                                       "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"],
+                        "last_name": ["last_name", "sn", "urn:oid:2.5.4.4",
+                                      "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"],
                     },
                     # The attribute carrying the user's IdP groups (read by rbac.sync at every login).
                     "groups_claim": get("SAML_GROUPS_ATTRIBUTE", "groups"),

@@ -1,6 +1,9 @@
 """Home, health, sign-in, and the onboarding page (it spans rbac and environments, so it lives here)."""
 from allauth.account.views import LoginView
 from allauth.socialaccount.adapter import get_adapter as get_socialaccount_adapter
+from allauth.socialaccount.helpers import render_authentication_error
+from allauth.socialaccount.providers.openid_connect import views as oidc_views
+from allauth.socialaccount.providers.saml import views as saml_views
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,7 +12,9 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from onelogin.saml2.errors import OneLogin_Saml2_Error
 
+from portal.adapters import IdpUnreachable
 from portal.onboarding import onboarding_templates, project_onboard
 from rbac import permissions as perms
 from rbac import services
@@ -49,16 +54,37 @@ def sso_oidc_login(request, provider_id):
 
     allauth reads the discovery document before its own error handling starts, so a down IdP would be a 500.
     """
-    from allauth.socialaccount.helpers import render_authentication_error
-    from allauth.socialaccount.providers.openid_connect import views as oidc_views
-
-    from portal.adapters import IdpUnreachable
-
     try:
         return oidc_views.login(request, provider_id)
     except IdpUnreachable as exc:
         provider = get_socialaccount_adapter(request).get_provider(request, provider_id)
         return render_authentication_error(request, provider, exception=exc)
+
+
+def _saml_provider(request, organization_slug):
+    return saml_views.get_app_or_404(request, organization_slug).get_provider(request)
+
+
+def sso_saml_login(request, organization_slug):
+    """allauth's SAML sign-in start, with a clear page when the IdP's metadata URL does not answer."""
+    try:
+        return saml_views.login(request, organization_slug=organization_slug)
+    except (OSError, OneLogin_Saml2_Error) as exc:  # urllib's URLError and timeouts are OSErrors
+        return render_authentication_error(request, _saml_provider(request, organization_slug),
+                                           exception=IdpUnreachable(f"SAML metadata: {exc}"))
+
+
+def sso_saml_finish_acs(request, organization_slug):
+    """allauth's SAML assertion consumer; a replayed or unsolicited response gets the "already used" page.
+
+    allauth raises PermissionDenied when a response answers no sign-in started in this browser (python3-saml
+    does not remember response ids), which would otherwise be a bare 403.
+    """
+    try:
+        return saml_views.finish_acs(request, organization_slug=organization_slug)
+    except PermissionDenied:
+        return render_authentication_error(request, _saml_provider(request, organization_slug),
+                                           extra_context={"state_id": "unknown"})
 
 
 def healthz(request):

@@ -166,3 +166,12 @@ def test_user_page_says_where_each_membership_comes_from(client, platform_admin,
     assert 'data-group="pushed" data-source="scim"' in page and "SCIM" in page
     assert 'data-group="club" data-source="local"' in page and "Admin" in page
     assert "dev" in client.get(reverse("rbac:users") + "?q=dev").content.decode()
+
+
+def test_saml_idp_metadata_down_gives_a_clear_page(client, db, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = sso_providers({
+        "SAML_IDP_METADATA_URL": f"http://127.0.0.1:{free_port()}/metadata", "SAML_NAME": "Acme SAML"})
+    response = client.post("/accounts/saml/terrace/login/?process=login", HTTP_HOST="testserver")
+    assert response.status_code == 502
+    assert "The identity provider cannot be reached" in response.content.decode()
+    assert "SAML metadata" in SsoProviderStatus.objects.get(provider_id="saml").last_error
