@@ -152,6 +152,8 @@ def sso_providers(environ=None):
     def get(name, default=None):
         return source.get(name) or default
     providers = {}
+    if get("OIDC_ISSUER") and not get("OIDC_CLIENT_ID"):
+        raise ImproperlyConfigured("OIDC_ISSUER is set but OIDC_CLIENT_ID is not (and OIDC_CLIENT_SECRET).")
     if get("OIDC_ISSUER"):
         providers["openid_connect"] = {
             # PKCE (S256) on top of state and nonce, also for this confidential client.
@@ -217,14 +219,17 @@ def _saml_idp_from_xml(metadata, entity_id=None):
     """allauth's `idp` settings from IdP metadata XML (the XML itself, or a path to a file holding it)."""
     from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 
-    if not metadata.lstrip().startswith("<"):
-        metadata = Path(metadata).read_text()
-    parsed = OneLogin_Saml2_IdPMetadataParser.parse(metadata, entity_id=entity_id)["idp"]
-    return {
-        "entity_id": parsed["entityId"],
-        "sso_url": parsed["singleSignOnService"]["url"],
-        "x509cert": parsed.get("x509cert") or parsed["x509certMulti"]["signing"][0],
-    }
+    try:
+        if not metadata.lstrip().startswith("<"):
+            metadata = Path(metadata).read_text()
+        parsed = OneLogin_Saml2_IdPMetadataParser.parse(metadata, entity_id=entity_id)["idp"]
+        return {
+            "entity_id": parsed["entityId"],
+            "sso_url": parsed["singleSignOnService"]["url"],
+            "x509cert": parsed.get("x509cert") or parsed["x509certMulti"]["signing"][0],
+        }
+    except Exception as exc:  # any parse problem: say which setting, not a traceback from deep inside
+        raise ImproperlyConfigured(f"SAML_IDP_METADATA_XML is not usable IdP metadata: {exc!r:.200}") from exc
 
 
 SOCIALACCOUNT_PROVIDERS = sso_providers()

@@ -138,3 +138,5 @@ def test_sso_links_an_existing_account_only_when_configured_and_verified(page, l
     _sso_sign_in(page, live_server.url, "dave-idp")
     expect(page.locator("form.whoami span")).to_have_text("dave")
     assert SocialAccount.objects.get(user=dave).uid == "dave-idp"
+    dave.refresh_from_db()
+    assert not dave.has_usable_password()  # allauth: the local address was never verified in Terrace

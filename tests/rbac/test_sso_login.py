@@ -175,3 +175,13 @@ def test_saml_idp_metadata_down_gives_a_clear_page(client, db, settings):
     assert response.status_code == 502
     assert "The identity provider cannot be reached" in response.content.decode()
     assert "SAML metadata" in SsoProviderStatus.objects.get(provider_id="saml").last_error
+
+
+def test_incomplete_sso_settings_fail_clearly(db):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="OIDC_CLIENT_ID"):
+        sso_providers({"OIDC_ISSUER": "https://idp.example.test"})
+    with pytest.raises(ImproperlyConfigured, match="SAML_IDP_METADATA_XML"):
+        sso_providers({"SAML_IDP_METADATA_XML": "<not-metadata/>"})
+    assert sso_providers({}) == {}
