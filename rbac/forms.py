@@ -117,6 +117,17 @@ class OnboardForm(ProjectForm):
         self.fields["templates"].label_from_instance = lambda t: f"{t.name} ({t.project.name})"
 
 
+class ProjectQuotaForm(ServiceErrorsMixin, forms.Form):
+    max_environments = forms.IntegerField(
+        min_value=0, required=False, label="Active environments in the project",
+        help_text="Environments not yet destroyed. Empty: no limit.",
+    )
+    max_environments_per_user = forms.IntegerField(
+        min_value=0, required=False, label="Active environments per person",
+        help_text="Counted by owner. Empty: no limit.",
+    )
+
+
 # --- Single sign-on (engineer "sso") --------------------------------------------------------------------
 
 class GroupMappingRuleForm(ServiceErrorsMixin, forms.Form):
