@@ -249,6 +249,8 @@ SSO_LINK_VERIFIED_EMAIL = env_bool("SSO_LINK_VERIFIED_EMAIL", False)
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True  # only ever reached when the above allows it
 # With exactly one SSO provider, the sign-in page sends users straight to it (?local=1 shows the form).
 SSO_AUTO_REDIRECT = env_bool("SSO_AUTO_REDIRECT", False)
+# After signing out, the sign-in page without the redirect: else the IdP's session would sign the user back in.
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/?local=1"
 
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Terrace")

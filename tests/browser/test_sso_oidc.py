@@ -140,3 +140,23 @@ def test_sso_links_an_existing_account_only_when_configured_and_verified(page, l
     assert SocialAccount.objects.get(user=dave).uid == "dave-idp"
     dave.refresh_from_db()
     assert not dave.has_usable_password()  # allauth: the local address was never verified in Terrace
+
+
+def test_single_provider_auto_redirect_goes_straight_to_the_idp(page, live_server, oidc_sso, settings):
+    settings.SSO_AUTO_REDIRECT = True
+    oidc_sso.claims("gina", groups=[])
+    page.goto(live_server.url + "/environments/")
+    page.wait_for_url(re.compile(r"/interaction/"))  # no click in Terrace: the IdP's own sign-in page
+    page.fill("input[name=login]", "gina")
+    page.fill("input[name=password]", "any password")
+    page.click("button:has-text('Sign-in')")
+    page.click("button:has-text('Continue')")
+    page.wait_for_url(re.compile(rf"^{re.escape(live_server.url)}/environments/"))
+    expect(page.get_by_role("heading", name="You have no project yet")).to_be_visible()
+    # Signing out does not bounce back through the IdP (whose session would sign her in again): the sign-in
+    # page stays, with the SSO button and the local form for administrators.
+    page.click("form.whoami button")
+    page.wait_for_url(re.compile(r"/accounts/login/\?local=1$"))
+    expect(page.locator("button.sso-button")).to_be_visible()
+    page.click("summary")
+    expect(page.locator("input[name=password]")).to_be_visible()
