@@ -39,6 +39,24 @@ class InvalidRequest(Exception):
     """The request cannot be carried out as asked; the message says why."""
 
 
+class PreflightFailed(InvalidRequest):
+    """A check before queueing failed (credentials, Bedrock model, no worker); `problems` is
+    [(variable name or None, reason)] so a form can show each next to its field."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__(" ".join(reason for _, reason in problems))
+
+
+def _preflight(version, values):
+    """Raise PreflightFailed when a run of `version` with `values` would fail before Terraform starts."""
+    from environments import aws
+
+    problems = aws.environment_preflight(version, values)
+    if problems:
+        raise PreflightFailed(problems)
+
+
 # --- Templates -----------------------------------------------------------------------------------------
 
 def snapshot_create(folder: Path) -> Snapshot:
@@ -182,6 +200,7 @@ def environment_create(user, project, version, name, values, *, ip=None):
         raise PermissionDenied("You may not create environments in this project.")
     if not selectors.template_versions_for_project(user, project).filter(pk=version.pk).exists():
         raise InvalidRequest("This template is not available to this project.")
+    _preflight(version, values)
     clear, secret = split_values(version, values)
     with transaction.atomic():
         if Environment.objects.filter(project=project, name=name).exclude(status=Environment.DESTROYED).exists():
@@ -206,6 +225,7 @@ def environment_retry(user, environment, *, ip=None):
         raise PermissionDenied("You may not change environments in this project.")
     if environment.status != Environment.FAILED:
         raise InvalidRequest(f"Only a failed environment can be retried (this one is {environment.status}).")
+    _preflight(environment.template_version, environment.variables)
     with transaction.atomic():
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.retry", environment, project=environment.project, ip=ip)

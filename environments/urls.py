@@ -1,6 +1,6 @@
 from django.urls import path
 
-from environments import streams, views
+from environments import credential_views, streams, views
 
 app_name = "environments"
 urlpatterns = [
@@ -11,6 +11,9 @@ urlpatterns = [
     path("<int:pk>/status/", views.environment_status, name="status"),
     path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
     path("<int:pk>/retry/", views.environment_retry, name="retry"),
+    # AWS: health panel fragment, cost estimate fragment.
+    path("<int:pk>/health/", views.environment_health, name="health"),
+    path("new/<int:version_id>/cost/", views.environment_cost, name="cost"),
 ]
 
 run_urlpatterns = ([
@@ -25,3 +28,13 @@ template_urlpatterns = ([
     path("", views.template_list, name="list"),
     path("<int:pk>/", views.template_detail, name="detail"),
 ], "catalog")
+
+
+# Credential sets, mounted under a project's administration pages: /admin-portal/projects/<slug>/credentials/.
+credential_urlpatterns = ([
+    path("", credential_views.credentials_list, name="list"),
+    path("new/", credential_views.credentials_new, name="new"),
+    path("<int:pk>/", credential_views.credentials_detail, name="detail"),
+    path("<int:pk>/test/", credential_views.credentials_test, name="test"),
+    path("<int:pk>/delete/", credential_views.credentials_delete, name="delete"),
+], "credentials")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from environments.urls import run_urlpatterns, template_urlpatterns
+from environments.urls import credential_urlpatterns, run_urlpatterns, template_urlpatterns
 from portal import views
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/", include(run_urlpatterns)),
     path("templates/", include(template_urlpatterns)),
     path("admin-portal/onboard/", views.onboard, name="onboard"),
+    path("admin-portal/projects/<slug:slug>/credentials/", include(credential_urlpatterns)),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
 ]

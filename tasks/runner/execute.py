@@ -15,6 +15,7 @@ from environments.models import Environment, Run
 from environments.runs import TransitionRefused, run_claim, run_transition
 from environments.services import environment_secret_values, snapshot_extract
 from tasks.runner import process
+from tasks.runner.credentials import run_credentials_env
 from tasks.runner.events import parse_line, redact_outputs
 from tasks.runner.masking import Masker
 from tasks.runner.sink import EventSink
@@ -88,7 +89,9 @@ class Execution:
         with os.fdopen(fd, "w") as fh:
             json.dump(self.variables, fh)
         state_pull(self.environment, str(self.workdir))
-        self.env = process.build_env(str(self.workdir))
+        extra, secrets = run_credentials_env(self.run)  # credential set: variables + STS keys, masked from here
+        self.masker.extend(secrets)
+        self.env = process.build_env(str(self.workdir), extra)
 
     def outputs(self):
         result = subprocess.run(

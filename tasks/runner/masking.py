@@ -9,7 +9,12 @@ class Masker:
     "a" would shred every line, and a one-character secret protects nothing anyway."""
 
     def __init__(self, secrets=()):
-        found = set()
+        self._secrets = []
+        self.extend(secrets)
+
+    def extend(self, secrets):
+        """Mask these values too (e.g. credentials obtained once the run has started)."""
+        found = set(self._secrets)
         for value in secrets:
             if value is None or isinstance(value, bool):
                 continue
