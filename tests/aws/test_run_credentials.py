@@ -5,7 +5,6 @@ import json
 import time
 
 import pytest
-
 from django.db import transaction
 
 from environments.models import Environment, Run, RunEvent, WorkerHeartbeat
