@@ -171,7 +171,8 @@ def variable_value(version, values, name):
 
 def bedrock_models(credential_set):
     """Active Bedrock foundation models in the set's region: [{id, name, provider}], cached briefly."""
-    key = f"terrace:bedrock-models:{credential_set.pk}:{credential_set.aws_region}:{credential_set.updated_at}"
+    changed = int(credential_set.updated_at.timestamp() * 1e6) if credential_set.updated_at else 0
+    key = f"terrace:bedrock-models:{credential_set.pk}:{credential_set.aws_region}:{changed}"
     models = cache.get(key)
     if models is not None:
         return models
