@@ -10,7 +10,7 @@ import io
 import logging
 import tarfile
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import yaml
@@ -352,7 +352,7 @@ def _recent_log_lines(logs, group, limit=HEALTH_LOG_LINES):
                       for e in answer.get("events", []))
     events.sort(key=lambda e: e["time"])
     for e in events:
-        e["time"] = timezone.datetime.fromtimestamp(e["time"] / 1000, tz=timezone.utc)
+        e["time"] = datetime.fromtimestamp(e["time"] / 1000, tz=UTC)
     return events[-limit:]
 
 
@@ -387,7 +387,5 @@ def _arn_type(arn):
     if len(parts) < 6:
         return "unknown"
     service, resource = parts[2], parts[5]
-    for sep in ("/", ":"):
-        if sep in resource:
-            return f"{service}:{resource.split(sep, 1)[0]}"
-    return service
+    cut = min((i for i in (resource.find("/"), resource.find(":")) if i >= 0), default=-1)
+    return f"{service}:{resource[:cut]}" if cut > 0 else service
