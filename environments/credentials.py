@@ -184,7 +184,7 @@ class CredentialSetForm(forms.Form):
     )
 
     def __init__(self, project, *args, instance=None, **kwargs):
-        if instance is not None and not args:
+        if instance is not None:  # what the page shows before an edit (variable values never)
             kwargs.setdefault("initial", {
                 "name": instance.name, "description": instance.description, "aws_role_arn": instance.aws_role_arn,
                 "aws_external_id": instance.aws_external_id, "aws_region": instance.aws_region,

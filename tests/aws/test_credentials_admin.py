@@ -120,3 +120,11 @@ def test_delete_detaches_templates_and_audits(admin_client, central, credential_
     assert not CredentialSet.objects.exists()
     assert Template.objects.get(pk=sandbox_version.template.pk).credential_set is None
     assert AuditEvent.objects.get(action="credential_set.delete").data["templates"] == ["hello-sandbox"]
+
+
+def test_edit_page_shows_current_settings_and_attached_templates_but_no_values(admin_client, central,
+                                                                               credential_set, echo_version):
+    html = admin_client.get(reverse("credentials:detail", args=[central.slug, credential_set.pk])).content.decode()
+    assert f'value="{ROLE_ARN}"' in html and 'value="terrace-ext"' in html and f'value="{REGION}"' in html
+    assert f'value="{echo_version.template.pk}" id="id_templates_0" checked' in html
+    assert "GREETING_TOKEN" in html and "hello-very-secret-42" not in html
