@@ -119,7 +119,8 @@ def _region(version, values, fargate):
 
 def estimate(version, values, hours=None):
     """Fargate cost of `version` with `values` (missing ones take their defaults): per hour, per 730-hour
-    month and for `hours` (else the template's `ttl`, else 24 h). None when the template declares no cost.
+    month and for `hours` (else the template's default lifetime, else terrace.yaml's `ttl`, else 24 h).
+    None when the template declares no cost.
 
     Raises CostError with the reason when no figure can be given (unknown region, invalid size, ...).
     """
@@ -132,6 +133,8 @@ def estimate(version, values, hours=None):
     region = _region(version, values, fargate)
     hourly = fargate_hourly(region, cpu, memory, count)
     hours_source = "chosen lifetime"
+    if hours is None and getattr(version.template, "default_ttl_hours", None):
+        hours, hours_source = Decimal(version.template.default_ttl_hours), "template's default lifetime"
     if hours is None:
         hours, hours_source = parse_hours(template_settings(version)["ttl"]), "template's default lifetime"
     if hours is None:

@@ -164,15 +164,25 @@ def _enqueue(run_id):
     app.send_task("tasks.run_execute", args=[run_id])
 
 
-def run_request(environment, operation, user):
+def run_request(environment, operation, user, *, confirm=False):
     """Queue a run of `operation` on `environment`; the worker is told once the row is committed.
 
+    An apply stops after its plan and waits when the template requires approval (someone with `run.approve`
+    decides) or when `confirm` is asked for (the requester confirms the plan they saw, e.g. an update).
     Raises RunConflict when the environment already has an active run (a database constraint decides).
     """
     now = timezone.now()
+    gate = Run.GATE_NONE
+    if operation == Run.APPLY:
+        if environment.template_version.template.requires_approval:
+            gate = Run.GATE_APPROVAL
+        elif confirm:
+            gate = Run.GATE_CONFIRMATION
+    prior = Environment.objects.values_list("status", flat=True).get(pk=environment.pk)
     try:
         with transaction.atomic():
-            run = Run.objects.create(environment=environment, operation=operation, triggered_by=user)
+            run = Run.objects.create(environment=environment, operation=operation, triggered_by=user, gate=gate,
+                                     prior_status=prior)
             status = Environment.PROVISIONING if operation == Run.APPLY else Environment.DESTROYING
             Environment.objects.filter(pk=environment.pk).update(status=status, status_reason="", updated_at=now)
     except IntegrityError as exc:
@@ -183,6 +193,47 @@ def run_request(environment, operation, user):
     )
     transaction.on_commit(lambda: _enqueue(run.pk))
     environment.status = status
+    return run
+
+
+def _decision_check(user, run):
+    """Who may decide on a plan: `run.approve` for an approval gate, the environment's updaters for a
+    confirmation gate."""
+    project = run.environment.project
+    if run.gate == Run.GATE_APPROVAL and not has_perm(user, perms.RUN_APPROVE, project):
+        raise PermissionDenied("Approving or rejecting plans needs the run.approve permission in this project.")
+    if not has_perm(user, perms.ENVIRONMENT_UPDATE, project) and not has_perm(user, perms.RUN_APPROVE, project):
+        raise PermissionDenied("You may not decide on plans in this project.")
+    if run.status != Run.AWAITING_APPROVAL:
+        raise InvalidRequest(f"This run is not waiting for a decision (it is {run.get_status_display().lower()}).")
+
+
+def run_approve(run, user, comment="", *, ip=None):
+    """Approve (or confirm) a plan that waits: the run is queued again and a worker applies the saved plan."""
+    _decision_check(user, run)
+    with transaction.atomic():
+        try:
+            run_transition(run, Run.APPROVED, only_from={Run.AWAITING_APPROVAL}, decided_by=user,
+                           decided_at=timezone.now(), decision_comment=comment)
+        except TransitionRefused as exc:
+            raise InvalidRequest("This plan was decided on or expired meanwhile.") from exc
+        audit(user, "run.approve", run, project=run.environment.project, data={"comment": comment}, ip=ip)
+        transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def run_reject(run, user, comment="", *, ip=None):
+    """Reject a plan that waits: nothing is applied; the environment is left as it was."""
+    _decision_check(user, run)
+    who = user.get_username()
+    reason = f"rejected by {who}" + (f": {comment}" if comment else ".")
+    with transaction.atomic():
+        try:
+            run_transition(run, Run.DISCARDED, only_from={Run.AWAITING_APPROVAL}, error=reason, plan_file="",
+                           decided_by=user, decided_at=timezone.now(), decision_comment=comment)
+        except TransitionRefused as exc:
+            raise InvalidRequest("This plan was decided on or expired meanwhile.") from exc
+        audit(user, "run.reject", run, project=run.environment.project, data={"comment": comment}, ip=ip)
     return run
 
 
@@ -244,6 +295,20 @@ def environment_destroy(user, environment, *, ip=None):
     return run
 
 
+def state_download(user, environment, *, ip=None):
+    """The environment's current state document, for someone with `state.read` (audited)."""
+    from environments.state import state_latest
+
+    if not has_perm(user, perms.STATE_READ, environment.project):
+        raise PermissionDenied("Downloading state needs the state.read permission.")
+    latest = state_latest(environment)
+    if latest is None:
+        raise InvalidRequest("This environment has no state yet.")
+    audit(user, "state.download", environment, project=environment.project,
+          data={"serial": latest.serial, "state_version": latest.pk}, ip=ip)
+    return crypto.decrypt_bytes(latest.encrypted_state)
+
+
 def environment_secret_values(environment):
     """Decrypted sensitive variable values (worker only: never rendered)."""
     return crypto.decrypt_json(environment.secret_variables)
@@ -254,6 +319,17 @@ def run_cancel(user, run, *, ip=None):
     Terraform, which saves the state written so far) at its next heartbeat."""
     if not has_perm(user, perms.RUN_CANCEL, run.environment.project):
         raise PermissionDenied("You may not cancel runs in this project.")
+    if run.status in (Run.AWAITING_APPROVAL, Run.APPROVED):
+        # No worker holds it: it ends at once. A plan that waits is discarded (nothing was applied); an approved
+        # one that no worker has taken yet is canceled.
+        target = Run.DISCARDED if run.status == Run.AWAITING_APPROVAL else Run.CANCELED
+        try:
+            run_transition(run, target, only_from={run.status}, plan_file="",
+                           error=f"canceled by {user.get_username()} before it was applied.")
+            audit(user, "run.cancel", run, project=run.environment.project, ip=ip)
+            return run
+        except TransitionRefused:
+            run.refresh_from_db()
     if run.status == Run.QUEUED:
         try:
             run_transition(run, Run.CANCELED, only_from={Run.QUEUED},

@@ -54,6 +54,8 @@ ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost").
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 # Where browsers reach the portal; used in links the workers write (notifications, state backend).
 TERRACE_URL = env("TERRACE_URL", "http://127.0.0.1:8000")
+# Where workers reach the web process (the Terraform state backend); defaults to TERRACE_URL.
+TERRACE_INTERNAL_URL = env("TERRACE_INTERNAL_URL") or TERRACE_URL
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -220,6 +222,8 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 20)
 RUN_MAX_EVENTS = env_int("RUN_MAX_EVENTS", 20000)
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 20)
+# A plan waiting for approval (or confirmation) longer than this is discarded.
+RUN_APPROVAL_TIMEOUT_HOURS = env_int("RUN_APPROVAL_TIMEOUT_HOURS", 72)
 # How often a live stream without Redis looks for new events.
 STREAM_POLL_SECONDS = float(env("STREAM_POLL_SECONDS", "0.1"))
 STREAM_KEEPALIVE_SECONDS = float(env("STREAM_KEEPALIVE_SECONDS", "15"))

@@ -64,15 +64,30 @@ MATRIX = {
     "environments:retry": ("post", lambda o: f"/environments/{o['env'].pk}/retry/",
                            {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
                             "outsider": 404, "anonymous": 302}),
+    # Nothing has been applied yet (the apply is queued): readers are sent back with "no state yet".
+    "environments:state_download": ("get", lambda o: f"/environments/{o['env'].pk}/state/", MANAGERS_200 | {
+        "org_admin": 302, "project_admin": 302}),
+    # Not locked: admins are sent back with "it was not locked".
+    "environments:state_unlock": ("post", lambda o: f"/environments/{o['env'].pk}/state/unlock/", MANAGERS_200 | {
+        "org_admin": 302, "project_admin": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
     # The run is still queued: allowed users cancel it and are sent back to the run page.
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
+                    {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}),
+    # The run is queued, not waiting for a decision: allowed users are sent back with that reason.
+    "runs:approve": ("post", lambda o: f"/runs/{o['run'].pk}/approve/",
+                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                      "anonymous": 302}),
+    "runs:reject": ("post", lambda o: f"/runs/{o['run'].pk}/reject/",
                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
                      "anonymous": 302}),
     "runs:queue": ("get", lambda o: f"/runs/{o['run'].pk}/queue/", MEMBERS_200),
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
     "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),
+    # Terraform's state backend accepts only a run's own credential, never a session: 401 for everyone.
+    "state_backend": ("get", lambda o: f"/state/{o['env'].pk}", dict.fromkeys(PERSONAS, 401)),
     # Platform admin pages.
     "rbac:projects": ("get", lambda o: "/admin-portal/projects/", MANAGERS_200 | {"outsider": 403}),
     "rbac:project": ("get", lambda o: "/admin-portal/projects/team-a/", MANAGERS_200),

@@ -36,6 +36,13 @@ def test_without_a_chosen_lifetime_the_templates_default_ttl_is_used(echo_versio
     assert found["lifetime"] == Decimal("0.197480")
 
 
+def test_the_templates_run_policy_lifetime_comes_before_terrace_yaml(echo_version):
+    echo_version.template.default_ttl_hours = 12
+    echo_version.template.save()
+    found = cost.estimate(echo_version, {"desired_count": 1})
+    assert found["hours"] == 12 and found["lifetime"] == Decimal("0.29622")  # 0.024685 × 12
+
+
 @pytest.mark.parametrize("cpu,memory,message", [
     (300, 1024, "300 CPU units is not a Fargate size"),
     (256, 4096, "4096 MiB is not allowed with 256 CPU units"),
