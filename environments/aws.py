@@ -16,6 +16,7 @@ import boto3
 import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from django import forms as djforms
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -219,8 +220,6 @@ def form_apply_pickers(form, version):
 
     On any error listing models the field stays free text and the notice says why.
     """
-    from django import forms as djforms
-
     pickers = template_settings(version)["pickers"]
     credential_set = version.template.credential_set
     notices = {}

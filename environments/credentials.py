@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from environments import crypto
+from environments import aws, crypto
 from environments.models import CredentialSet, Template
 from rbac import permissions as perms
 from rbac.audit import audit
@@ -117,8 +117,6 @@ def credential_set_delete(user, credential_set, *, ip=None):
 
 def credential_set_test(user, credential_set, *, ip=None):
     """Test connection: assume the role and return the identity, or raise aws.AwsError. Audited."""
-    from environments import aws
-
     _check(user, credential_set.project)
     try:
         identity = aws.connection_test(credential_set)
@@ -149,6 +147,13 @@ def parse_env_text(text):
     return env
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders its value: a form sent back with an error must not echo secrets."""
+
+    def format_value(self, value):
+        return None
+
+
 class CredentialSetForm(forms.Form):
     """Name, AWS role and write-only variables; the templates of the project that use this set."""
 
@@ -172,9 +177,9 @@ class CredentialSetForm(forms.Form):
     )
     env_text = forms.CharField(
         label="Set environment variables", required=False, strip=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
-        help_text="One NAME=value per line. Values are encrypted and never shown again; a name already set "
-                  "is replaced.",
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="One NAME=value per line. Values are encrypted and never shown again (not even when the form "
+                  "comes back with an error); a name already set is replaced.",
     )
     env_remove = forms.MultipleChoiceField(label="Remove variables", required=False,
                                            widget=forms.CheckboxSelectMultiple)

@@ -76,6 +76,11 @@ def test_bad_input_is_refused_next_to_its_field(admin_client, central, field, va
     assert not CredentialSet.objects.exists() and not AuditEvent.objects.filter(action__startswith="credential")
 
 
+def test_a_form_sent_back_with_an_error_does_not_echo_the_values(admin_client, central):
+    response = admin_client.post(reverse("credentials:new", args=[central.slug]), _form(aws_region="Europe"))
+    assert response.status_code == 400 and SECRET not in response.content.decode()
+
+
 def test_test_connection_shows_the_assumed_identity(admin_client, central, credential_set):
     url = reverse("credentials:test", args=[central.slug, credential_set.pk])
     response = admin_client.post(url, HTTP_HX_REQUEST="true")
