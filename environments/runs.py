@@ -60,6 +60,10 @@ def _status_reason(run, status, error):
     if status == Run.SUCCEEDED:
         return ""
     if status == Run.DESTROYED:
+        if run.triggered_by_id is None:  # beat's TTL destroy
+            expires_at = Environment.objects.values_list("expires_at", flat=True).get(pk=run.environment_id)
+            if expires_at is not None and expires_at <= timezone.now():
+                return f"Expired at {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}; destroyed automatically."
         return ""
     if status == Run.CANCELED:
         return f"The {run.operation} run #{run.pk} was canceled. " + (error or "")

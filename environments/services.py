@@ -4,6 +4,7 @@ import hashlib
 import io
 import logging
 import tarfile
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
@@ -23,6 +24,7 @@ from environments.models import (
 from environments.runs import TransitionRefused, next_seq, run_transition
 from rbac import permissions as perms
 from rbac.audit import audit
+from rbac.models import Project
 from rbac.scoping import has_perm
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,16 @@ class RunConflict(Exception):
 
 
 class InvalidRequest(Exception):
-    """The request cannot be carried out as asked; the message says why."""
+    """The request cannot be carried out as asked; the message says why (and `field`, which input it is about,
+    when there is one)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class QuotaExceeded(InvalidRequest):
+    """A project or per-user limit on active environments is reached."""
 
 
 class PreflightFailed(InvalidRequest):
@@ -245,17 +256,57 @@ def split_values(version, values):
     return clear, secret
 
 
-def environment_create(user, project, version, name, values, *, ip=None):
+def environment_lifetime(template, hours):
+    """When an environment of `template` living `hours` expires (None: it does not). `hours=None` takes the
+    template's default. Raises InvalidRequest beyond the template's maximum."""
+    if hours is None:
+        hours = template.default_ttl_hours
+    if hours is None:
+        if template.max_ttl_hours:
+            hours = template.max_ttl_hours  # a template with a maximum never makes immortal environments
+        else:
+            return None
+    if hours <= 0:
+        raise InvalidRequest("The lifetime must be at least one hour.", "lifetime_hours")
+    if template.max_ttl_hours and hours > template.max_ttl_hours:
+        raise InvalidRequest(f"{template.name} environments live at most {template.max_ttl_hours} hours.",
+                             "lifetime_hours")
+    return timezone.now() + timedelta(hours=hours)
+
+
+def _quota_check(project, user):
+    """Raise QuotaExceeded when a new environment would pass the project's or the per-user limit. Call inside
+    the creating transaction, after locking the project row, so two concurrent creates cannot both pass."""
+    active = Environment.objects.filter(project=project).exclude(status=Environment.DESTROYED)
+    if project.max_environments is not None and active.count() >= project.max_environments:
+        raise QuotaExceeded(
+            f"{project.name} has reached its limit of {project.max_environments} active environments. Destroy one "
+            "you no longer need, or ask an org admin to raise the limit."
+        )
+    if project.max_environments_per_user is not None:
+        mine = active.filter(owner=user).count()
+        if mine >= project.max_environments_per_user:
+            raise QuotaExceeded(
+                f"You already own {mine} active environments in {project.name}, the limit per person. Destroy one "
+                "you no longer need, or ask an org admin to raise the limit."
+            )
+
+
+def environment_create(user, project, version, name, values, *, lifetime_hours=None, ip=None):
     """Create an environment from a published, shared template version and queue its first apply."""
     if not has_perm(user, perms.ENVIRONMENT_CREATE, project):
         raise PermissionDenied("You may not create environments in this project.")
     if not selectors.template_versions_for_project(user, project).filter(pk=version.pk).exists():
         raise InvalidRequest("This template is not available to this project.")
+    expires_at = environment_lifetime(version.template, lifetime_hours)
     _preflight(version, values)
     clear, secret = split_values(version, values)
     with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises quota checks per project
+        project.refresh_from_db(fields=["max_environments", "max_environments_per_user"])
         if Environment.objects.filter(project=project, name=name).exclude(status=Environment.DESTROYED).exists():
-            raise InvalidRequest(f"An environment named {name!r} already exists in {project.name}.")
+            raise InvalidRequest(f"An environment named {name!r} already exists in {project.name}.", "name")
+        _quota_check(project, user)
         environment = Environment.objects.create(
             project=project,
             template_version=version,
@@ -263,11 +314,50 @@ def environment_create(user, project, version, name, values, *, ip=None):
             owner=user,
             variables=clear,
             secret_variables=crypto.encrypt_json(secret) if secret else "",
+            expires_at=expires_at,
         )
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.create", environment, project=project,
-              data={"template": version.template.slug, "version": version.version}, ip=ip)
+              data={"template": version.template.slug, "version": version.version,
+                    "expires_at": expires_at.isoformat() if expires_at else None}, ip=ip)
     return environment, run
+
+
+def environment_may_extend(user, environment):
+    """Whether `user` may change the environment's lifetime: its owner (while they may update environments
+    there) or a project admin."""
+    project = environment.project
+    return has_perm(user, perms.PROJECT_MANAGE, project) or (
+        environment.owner_id == user.pk and has_perm(user, perms.ENVIRONMENT_UPDATE, project))
+
+
+def environment_extend(environment, user, expires_at, *, ip=None):
+    """Move an environment's expiry (its owner, or a project admin), at most the template's maximum from now."""
+    project = environment.project
+    if not environment_may_extend(user, environment):
+        raise PermissionDenied("Only the environment's owner or a project admin may change its lifetime.")
+    if environment.status == Environment.DESTROYED:
+        raise InvalidRequest("This environment is destroyed.")
+    template = environment.template_version.template
+    now = timezone.now()
+    if expires_at is None:
+        if template.max_ttl_hours:
+            raise InvalidRequest(f"{template.name} environments must have an expiry.", "expires_at")
+    elif expires_at <= now:
+        raise InvalidRequest("The new expiry must be in the future.", "expires_at")
+    elif template.max_ttl_hours and expires_at > now + timedelta(hours=template.max_ttl_hours, minutes=1):
+        raise InvalidRequest(
+            f"{template.name} environments may be extended to at most {template.max_ttl_hours} hours from now.",
+            "expires_at",
+        )
+    before = environment.expires_at
+    Environment.objects.filter(pk=environment.pk).update(expires_at=expires_at, expiry_notices_sent=[],
+                                                         updated_at=now)
+    environment.expires_at, environment.expiry_notices_sent = expires_at, []
+    audit(user, "environment.extend", environment, project=project, ip=ip, data={
+        "before": before.isoformat() if before else None, "after": expires_at.isoformat() if expires_at else None,
+    })
+    return environment
 
 
 def environment_retry(user, environment, *, ip=None):
@@ -293,6 +383,38 @@ def environment_destroy(user, environment, *, ip=None):
         run = run_request(environment, Run.DESTROY, user)
         audit(user, "environment.destroy", environment, project=environment.project, ip=ip)
     return run
+
+
+def environment_leftovers(environment):
+    """What may still exist of an environment: the resources in its latest state (and, for templates with AWS
+    credentials, what still carries its tags; see `environments.aws`)."""
+    from environments.state import state_resources
+
+    return {"state": state_resources(environment)}
+
+
+def environment_forget(user, environment, note="", *, ip=None):
+    """End a failed environment without Terraform (a project admin): "mark as cleaned up" after fixing things by
+    hand, or delete a record whose destroy cannot succeed. What it leaves behind is written down in the audit
+    log and on the environment."""
+    if not has_perm(user, perms.PROJECT_MANAGE, environment.project):
+        raise PermissionDenied("Only project admins may mark environments as cleaned up.")
+    if environment.status != Environment.FAILED:
+        raise InvalidRequest("Only a failed environment can be marked as cleaned up; destroy it instead.")
+    leftovers = environment_leftovers(environment)
+    listed = ", ".join(leftovers["state"]) or "nothing"
+    reason = (f"Marked as cleaned up by {user.get_username()}" + (f": {note}" if note else ".")
+              + f" Left in its last state: {listed}.")
+    with transaction.atomic():
+        updated = Environment.objects.filter(pk=environment.pk, status=Environment.FAILED).exclude(
+            runs__status__in=Run.ACTIVE).update(status=Environment.DESTROYED, status_reason=reason,
+                                                 outputs={}, updated_at=timezone.now())
+        if not updated:
+            raise InvalidRequest("A run started on this environment meanwhile; wait for it to finish.")
+        audit(user, "environment.forget", environment, project=environment.project, ip=ip,
+              data={"note": note, "leftovers": leftovers})
+    environment.status, environment.status_reason = Environment.DESTROYED, reason
+    return environment
 
 
 def state_download(user, environment, *, ip=None):

@@ -11,6 +11,8 @@ urlpatterns = [
     path("<int:pk>/status/", views.environment_status, name="status"),
     path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
     path("<int:pk>/retry/", views.environment_retry, name="retry"),
+    path("<int:pk>/forget/", views.environment_forget, name="forget"),
+    path("<int:pk>/extend/", views.environment_extend, name="extend"),
     path("<int:pk>/state/", views.state_download, name="state_download"),
     path("<int:pk>/state/unlock/", views.state_unlock, name="state_unlock"),
     # AWS: health panel fragment, cost estimate fragment.

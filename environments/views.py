@@ -82,13 +82,13 @@ def environment_create(request, version_id):
         try:
             environment, run = services.environment_create(
                 request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
-                ip=_client_ip(request),
+                lifetime_hours=form.cleaned_data.get("lifetime_hours"), ip=_client_ip(request),
             )
         except services.PreflightFailed as exc:
             for name, reason in exc.problems:
                 form.add_error(f"var_{name}" if name and f"var_{name}" in form.fields else None, reason)
         except services.InvalidRequest as exc:
-            form.add_error("name", str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             return redirect("runs:detail", pk=run.pk)
     return render(request, "environments/create.html", {
@@ -116,8 +116,66 @@ def environment_detail(request, pk):
         and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         "template_available": selectors.template_available_in(environment),
         **_state_context(request.user, environment),
+        **_leftover_context(request.user, environment, runs),
+        "can_extend": environment.status != Environment.DESTROYED
+        and services.environment_may_extend(request.user, environment),
         "aws_panel": aws.health_applies(environment) or cost.fargate_config(environment.template_version) is not None,
     })
+
+
+@login_required
+@require_POST
+def environment_forget(request, pk):
+    """A project admin marks a failed environment as cleaned up (audited, with what it leaves behind)."""
+    environment = _environment_or_404(request, pk)
+    note = request.POST.get("note", "").strip()[:1000]
+    try:
+        services.environment_forget(request.user, environment, note, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} is marked as cleaned up; the audit log lists what was left.")
+    return redirect("environments:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def environment_extend(request, pk):
+    """Set the environment to expire `hours` from now (owner or project admin, within the template's maximum)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    environment = _environment_or_404(request, pk)
+    if not services.environment_may_extend(request.user, environment):
+        raise PermissionDenied("Only the environment's owner or a project admin may change its lifetime.")
+    try:
+        hours = int(request.POST.get("hours", ""))
+        if hours < 1:
+            raise ValueError
+    except ValueError:
+        messages.error(request, "Give the new lifetime as a whole number of hours, at least 1.")
+        return redirect("environments:detail", pk=pk)
+    try:
+        services.environment_extend(environment, request.user, timezone.now() + timedelta(hours=hours),
+                                    ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} now expires in {hours} hours.")
+    return redirect("environments:detail", pk=pk)
+
+
+def _leftover_context(user, environment, runs):
+    """After a destroy that did not finish, or any failure: what may still exist, and the ways out."""
+    if environment.status != Environment.FAILED:
+        return {}
+    last = runs[0] if runs else None
+    return {
+        "leftovers": services.environment_leftovers(environment),
+        "destroy_failed": last is not None and last.operation == Run.DESTROY,
+        "can_forget": has_perm(user, perms.PROJECT_MANAGE, environment.project),
+    }
 
 
 def _state_context(user, environment):
@@ -366,7 +424,8 @@ def _cost_fields(version):
     fargate = cost.fargate_config(version)
     if fargate is None:
         return ""
-    names = [f"var_{fargate[k]}" for k in ("cpu", "memory", "count", "region") if fargate.get(k)] + ["ttl"]
+    names = [f"var_{fargate[k]}" for k in ("cpu", "memory", "count", "region") if fargate.get(k)]
+    names.append("lifetime_hours")  # the form's lifetime field, when the template has a lifetime policy
     return ",".join(f"[name={name}]" for name in names)
 
 
@@ -386,7 +445,7 @@ def environment_cost(request, version_id):
         if raw.strip():
             values[name] = raw.strip()
     return render(request, "environments/partials/_cost.html",
-                  _cost_estimate(version, values, cost.parse_hours(request.GET.get("ttl"))))
+                  _cost_estimate(version, values, cost.parse_hours(request.GET.get("lifetime_hours"))))
 
 
 def _cost_estimate(version, values, hours):

@@ -181,6 +181,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "tasks.runs_reap", "schedule": 10.0},
+    "environment-lifecycle": {"task": "tasks.environments_lifecycle", "schedule": 60.0},
 }
 
 # --- Terraform -----------------------------------------------------------------------------------------
@@ -222,6 +223,22 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 20)
 RUN_MAX_EVENTS = env_int("RUN_MAX_EVENTS", 20000)
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 20)
+# Environment lifetime (TTL): notices this long before expiry (d/h/m/s), email and a signed webhook.
+TTL_NOTICE_LEADS = env("TTL_NOTICE_LEADS", "2d,2h,30m")
+TERRACE_WEBHOOK_URL = env("TERRACE_WEBHOOK_URL", "")
+TERRACE_WEBHOOK_SECRET = env("TERRACE_WEBHOOK_SECRET", "")
+TERRACE_WEBHOOK_TIMEOUT_SECONDS = env_int("TERRACE_WEBHOOK_TIMEOUT_SECONDS", 5)
+if TERRACE_WEBHOOK_URL and not TERRACE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("TERRACE_WEBHOOK_URL needs TERRACE_WEBHOOK_SECRET to sign deliveries.")
+# Email: SMTP with EMAIL_HOST etc. in production; printed to the console in the embedded default.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if env("EMAIL_HOST")
+                    else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "terrace@localhost")
 # A plan waiting for approval (or confirmation) longer than this is discarded.
 RUN_APPROVAL_TIMEOUT_HOURS = env_int("RUN_APPROVAL_TIMEOUT_HOURS", 72)
 # How often a live stream without Redis looks for new events.

@@ -19,3 +19,11 @@ def run_execute(self, run_id):
 def runs_reap():
     """Mark runs whose worker stopped heartbeating as errored; discard plans that waited too long."""
     return runs_reap_stale() + runs_expire_plans()
+
+
+@shared_task(name="tasks.environments_lifecycle", ignore_result=True)
+def environments_lifecycle():
+    """Send due expiry notices, then queue destroys for expired environments."""
+    from tasks.lifecycle import environments_expire, expiry_notices_send
+
+    return expiry_notices_send(), environments_expire()

@@ -70,6 +70,13 @@ MATRIX = {
     # Not locked: admins are sent back with "it was not locked".
     "environments:state_unlock": ("post", lambda o: f"/environments/{o['env'].pk}/state/unlock/", MANAGERS_200 | {
         "org_admin": 302, "project_admin": 302}),
+    # Only the owner (the developer) or a project admin may change the lifetime; both are sent back to the page.
+    "environments:extend": ("post", lambda o: f"/environments/{o['env'].pk}/extend/",
+                            {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
+                             "outsider": 404, "anonymous": 302}),
+    # The environment is provisioning, not failed: admins are sent back with the reason; others may not.
+    "environments:forget": ("post", lambda o: f"/environments/{o['env'].pk}/forget/",
+                            MANAGERS_200 | {"org_admin": 302, "project_admin": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
     # The run is still queued: allowed users cancel it and are sent back to the run page.
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
@@ -94,6 +101,12 @@ MATRIX = {
     # A binding id that does not exist, so no persona changes anything for the next one.
     "rbac:binding_delete": ("post", lambda o: "/admin-portal/projects/team-a/bindings/0/delete/",
                             MANAGERS_200 | {"org_admin": 404, "project_admin": 404}),
+    # Empty limits posted: org admins save "no limit" and are sent back; project admins may not.
+    "rbac:project_quota": ("post", lambda o: "/admin-portal/projects/team-a/quota/",
+                           MANAGERS_200 | {"org_admin": 302, "project_admin": 403}),
+    # Not an object page: people who administer nothing get 403, as on the project list.
+    "rbac:audit": ("get", lambda o: "/admin-portal/audit/", MANAGERS_200 | {"outsider": 403}),
+    "rbac:audit_export": ("get", lambda o: "/admin-portal/audit/export.csv", MANAGERS_200 | {"outsider": 403}),
     "rbac:groups": ("get", lambda o: "/admin-portal/groups/", ORG_ONLY),
     "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",

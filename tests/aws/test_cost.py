@@ -65,15 +65,19 @@ def test_lifetimes_are_read_in_hours(text, hours):
 
 
 def test_the_create_form_updates_the_estimate_as_values_change(client, developer, project, echo_version):
+    echo_version.template.default_ttl_hours = 12  # the form gets a lifetime field, and the estimate uses it
+    echo_version.template.save()
     client.login(username=developer.username, password=PASSWORD)
     page = client.get(reverse("environments:create", args=[echo_version.pk]) + f"?project={project.slug}")
     html = page.content.decode()
-    assert 'hx-include="[name=var_task_cpu],[name=var_task_memory],[name=var_desired_count],[name=ttl]"' in html
+    assert ('hx-include="[name=var_task_cpu],[name=var_task_memory],[name=var_desired_count],'
+            '[name=lifetime_hours]"') in html
+    assert 'name="lifetime_hours"' in html and "For 12 h" in html
     assert "change from:closest form" in html and "data-cost-hourly>$0.0494<" in html
 
     url = reverse("environments:cost", args=[echo_version.pk])
     fragment = client.get(url, {"project": project.slug, "var_task_cpu": "1024", "var_task_memory": "2048",
-                                "var_desired_count": "3", "ttl": "2d"}).content.decode()
+                                "var_desired_count": "3", "lifetime_hours": "48"}).content.decode()
     # 3 × (1 × 0.04048 + 2 × 0.004445) = 3 × 0.04937 = $0.14811/h; × 730 = $108.12; × 48 h = $7.11
     assert "data-cost-hourly>$0.1481<" in fragment
     assert "data-cost-monthly>$108.12<" in fragment and "data-cost-lifetime>$7.11<" in fragment
