@@ -19,3 +19,5 @@ urlpatterns = [
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "portal.middleware.server_error"
