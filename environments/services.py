@@ -71,6 +71,22 @@ def _with_injected(environment, version, values):
     """`values` plus the portal-filled variables `version` declares (environment id, name, project, owner)."""
     declared = {v["name"] for v in version.variables}
     return {**values, **{k: v for k, v in policy.injected_values(environment).items() if k in declared}}
+class PreflightFailed(InvalidRequest):
+    """A check before queueing failed (credentials, Bedrock model, no worker); `problems` is
+    [(variable name or None, reason)] so a form can show each next to its field."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__(" ".join(reason for _, reason in problems))
+
+
+def _preflight(version, values):
+    """Raise PreflightFailed when a run of `version` with `values` would fail before Terraform starts."""
+    from environments import aws
+
+    problems = aws.environment_preflight(version, values)
+    if problems:
+        raise PreflightFailed(problems)
 
 
 # --- Templates -----------------------------------------------------------------------------------------
@@ -488,6 +504,7 @@ def environment_create(user, project, version, name, values, *, lifetime_hours=N
     # The template's variable policy is enforced here, not only in the form: the API gets the same answer.
     values = _resolve_values(version, values)
     expires_at = environment_lifetime(version.template, lifetime_hours)
+    _preflight(version, values)
     clear, secret = split_values(version, values)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises quota checks per project
@@ -558,6 +575,7 @@ def environment_retry(user, environment, *, ip=None):
         raise PermissionDenied("You may not change environments in this project.")
     if environment.status != Environment.FAILED:
         raise InvalidRequest(f"Only a failed environment can be retried (this one is {environment.status}).")
+    _preflight(environment.template_version, environment.variables)
     with transaction.atomic():
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.retry", environment, project=environment.project, ip=ip)
