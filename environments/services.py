@@ -597,9 +597,17 @@ def environment_destroy(user, environment, *, ip=None):
 def environment_leftovers(environment):
     """What may still exist of an environment: the resources in its latest state (and, for templates with AWS
     credentials, what still carries its tags; see `environments.aws`)."""
+    from environments import aws
     from environments.state import state_resources
 
-    return {"state": state_resources(environment)}
+    leftovers = {"state": state_resources(environment), "tagged": None, "tagged_error": ""}
+    credential_set = environment.template_version.template.credential_set
+    if credential_set is not None and credential_set.has_aws_role:
+        try:
+            leftovers["tagged"] = aws.aws_resources_tagged(environment)
+        except aws.AwsError as exc:  # the page still lists the state; it says why the cloud was not searched
+            leftovers["tagged_error"] = str(exc)
+    return leftovers
 
 
 def environment_forget(user, environment, note="", *, ip=None):
@@ -614,6 +622,8 @@ def environment_forget(user, environment, note="", *, ip=None):
     listed = ", ".join(leftovers["state"]) or "nothing"
     reason = (f"Marked as cleaned up by {user.get_username()}" + (f": {note}" if note else ".")
               + f" Left in its last state: {listed}.")
+    if leftovers["tagged"]:
+        reason += " Still tagged in AWS: " + ", ".join(r["arn"] for r in leftovers["tagged"]) + "."
     with transaction.atomic():
         updated = Environment.objects.filter(pk=environment.pk, status=Environment.FAILED).exclude(
             runs__status__in=Run.ACTIVE).update(status=Environment.DESTROYED, status_reason=reason,

@@ -37,3 +37,30 @@ def test_a_template_without_aws_credentials_cannot_be_searched(project, develope
     env = Environment.objects.create(project=project, template_version=sandbox_version, name="x", owner=developer)
     with pytest.raises(AwsError, match="no AWS credentials"):
         aws_resources_tagged(env)
+
+
+def test_a_failed_destroy_lists_what_is_still_tagged_and_the_cleanup_records_it(client, project, developer,
+                                                                               project_admin, echo_version):
+    """The orphan view: after a destroy that did not finish, the environment page lists the AWS resources still
+    carrying its tag; marking it as cleaned up writes them into the audit log."""
+    from django.utils import timezone
+
+    from environments.models import Run
+    from rbac.models import AuditEvent
+
+    env = Environment.objects.create(project=project, template_version=echo_version, name="orphaned",
+                                     owner=developer, status=Environment.FAILED)
+    now = timezone.now()
+    Run.objects.create(environment=env, operation=Run.DESTROY, status=Run.FAILED, started_at=now, finished_at=now)
+    base_client("ecs").create_cluster(clusterName="left-behind",
+                                      tags=[{"key": "terrace:environment-id", "value": str(env.pk)}])
+    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/left-behind"
+    client.force_login(developer)
+    page = client.get(f"/environments/{env.pk}/").content.decode()
+    assert 'data-leftovers="tagged"' in page and arn in page and "Retry destroy" in page
+    client.force_login(project_admin)
+    assert client.post(f"/environments/{env.pk}/forget/", {"note": "cluster deleted by hand"}).status_code == 302
+    event = AuditEvent.objects.get(action="environment.forget")
+    assert event.data["leftovers"]["tagged"] == [{"arn": arn, "type": "ecs:cluster"}]
+    env.refresh_from_db()
+    assert env.status == Environment.DESTROYED and arn in env.status_reason
