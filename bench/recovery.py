@@ -29,6 +29,7 @@ def main():
     portal_proc, url = harness.start_portal()
     user, project, version = harness.fixtures(harness.ROOT / "catalog" / "hello-sandbox")
     figures = []
+    worker = None
     print(f"recovery: kill -9 the worker mid-apply; reaper every {REAP_EVERY:.0f} s, stale after {STALE} s")
     try:
         for n in range(TRIALS):
@@ -39,7 +40,8 @@ def main():
             while not run.events.filter(kind="resource", data__state="started").exists():
                 run.refresh_from_db()
                 if run.status in Run.FINISHED or time.monotonic() > deadline:
-                    raise SystemExit(f"the apply never started: {run.status} {run.error}\n{worker.output()[-2000:]}")
+                    raise SystemExit(f"the apply never started: {run.status} {run.error}\n"
+                                     f"{worker.output()[-2000:]}\n{portal_proc.output()[-3000:]}")
                 time.sleep(0.05)
             run.refresh_from_db()
             os.kill(int(re.search(r"pid (\d+)", run.worker).group(1)), signal.SIGKILL)
@@ -59,10 +61,14 @@ def main():
             print(f"  trial {n + 1}: errored after {took:5.1f} s (status {run.status}, lock held: {locked})")
             worker.proc.kill()  # its pool child is gone; stop the parent too
             worker.stop()
+            worker = None
         worst = max(figures)
         print(f"worst {worst:.1f} s, mean {sum(figures) / len(figures):.1f} s; baseline (stale threshold) {STALE} s; "
               f"ratio worst/baseline {worst / STALE:.2f}; bound stale + reaper period = {STALE + REAP_EVERY:.0f} s")
     finally:
+        if worker is not None:
+            worker.proc.kill()
+            worker.stop()
         harness.stop(portal_proc)
 
 
