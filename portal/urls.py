@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from environments.urls import run_urlpatterns, template_urlpatterns
-from portal import views
+from portal import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,6 +12,9 @@ urlpatterns = [
     path("runs/", include(run_urlpatterns)),
     path("templates/", include(template_urlpatterns)),
     path("admin-portal/onboard/", views.onboard, name="onboard"),
+    path("account/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("api/v1/", include((api.urlpatterns(), "api"))),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -4,8 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.onboarding import onboarding_templates, project_onboard
 from rbac import permissions as perms
@@ -51,3 +51,44 @@ def onboard(request):
                                       "create environments from the shared templates.")
             return redirect("rbac:project", slug=project.slug)
     return render(request, "rbac/onboard.html", {"form": form}, status=400 if request.method == "POST" else 200)
+
+
+# --- Personal API tokens (under the user's menu) -------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request):
+    """List the user's API tokens and create one; a new token is shown on this response only, never again."""
+    from portal.forms import ApiTokenForm
+    from rbac.tokens import api_token_create, api_token_list
+
+    form = ApiTokenForm(request.POST or None, user=request.user)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = form.cleaned_data
+            token, raw = api_token_create(request.user, name=data["name"], project=data["project"],
+                                          expires_at=data["expires_at"], ip=request.META.get("REMOTE_ADDR"))
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            created = {"token": token, "raw": raw}
+            form = ApiTokenForm(user=request.user)
+    response = render(request, "portal/api_tokens.html", {
+        "form": form, "tokens": api_token_list(request.user), "created": created,
+    }, status=400 if request.method == "POST" and created is None else 200)
+    response["Cache-Control"] = "no-store"  # the page may hold a freshly created token
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk):
+    """Revoke one of the user's own tokens (another user's token answers 404)."""
+    from rbac.tokens import api_token_list
+    from rbac.tokens import api_token_revoke as revoke
+
+    token = get_object_or_404(api_token_list(request.user), pk=pk)
+    if revoke(request.user, token, ip=request.META.get("REMOTE_ADDR")):
+        messages.success(request, f"Token {token.name} is revoked; it no longer works.")
+    return redirect("api_tokens")
