@@ -306,7 +306,7 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         template = self._template(request, pk)
         data = _validated(ShareSerializer, request.data)
         services.template_share(template, self._target(request, data["project"]), actor=request.user)
-        return self.retrieve(request, pk=pk)
+        return self._detail(request, pk)
 
     @extend_schema(request=ShareSerializer, responses=TemplateDetailSerializer)
     @action(detail=True, methods=["post"])
@@ -315,7 +315,11 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         template = self._template(request, pk)
         data = _validated(ShareSerializer, request.data)
         services.template_unshare(template, self._target(request, data["project"]), actor=request.user)
-        return self.retrieve(request, pk=pk)
+        return self._detail(request, pk)
+
+    def _detail(self, request, pk):
+        template = self.get_queryset().get(pk=pk)
+        return Response(TemplateDetailSerializer(template, context={"request": request}).data)
 
     @extend_schema(request=TemplateImportSerializer, responses={201: TemplateVersionSerializer})
     @action(detail=False, methods=["post"], url_path="import")
