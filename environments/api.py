@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -21,7 +21,7 @@ from environments import schema as tf_schema
 from environments import selectors, services, streams
 from environments.forms import FIELD_PREFIX, EnvironmentForm
 from environments.models import Environment, Run, Template, TemplateVersion
-from portal.api import ApiError, ApiView
+from portal.api import ApiError, ApiView, StrictInputSerializer, query_params
 from portal.api_base import bearer, token_user
 from rbac import permissions as perms
 from rbac.scoping import has_perm
@@ -94,11 +94,11 @@ class TemplateDetailSerializer(TemplateSerializer):
         return [s.project.slug if s.project else "*" for s in template.shares.select_related("project")]
 
 
-class ShareSerializer(serializers.Serializer):
+class ShareSerializer(StrictInputSerializer):
     project = serializers.CharField(max_length=63, help_text="A project slug, or '*' for all projects.")
 
 
-class TemplateImportSerializer(serializers.Serializer):
+class TemplateImportSerializer(StrictInputSerializer):
     project = serializers.SlugField(max_length=63, help_text="The project that will own the template.")
     catalog = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
                                      help_text="A folder of the bundled catalogue, e.g. hello-sandbox.")
@@ -168,7 +168,7 @@ class EnvironmentDetailSerializer(EnvironmentSerializer):
         return RunSerializer(self._runs(environment), many=True).data
 
 
-class EnvironmentCreateSerializer(serializers.Serializer):
+class EnvironmentCreateSerializer(StrictInputSerializer):
     project = serializers.SlugField(max_length=63)
     name = serializers.SlugField(max_length=63, help_text="Lowercase letters, digits and hyphens.")
     template = serializers.SlugField(max_length=100, required=False,
@@ -237,16 +237,15 @@ class TemplateFilterSerializer(serializers.Serializer):
     project = serializers.SlugField(required=False, help_text="Only templates usable in this project.")
 
 
+class TemplateVersionFilterSerializer(serializers.Serializer):
+    template = serializers.SlugField(required=False, help_text="Template slug.")
+    state = serializers.ChoiceField(choices=TemplateVersion.STATE_CHOICES, required=False)
+
+
 class EventsQuerySerializer(serializers.Serializer):
     after = serializers.IntegerField(required=False, default=0, min_value=0,
                                      help_text="Events with seq greater than this (the SSE stream's cursor).")
     limit = serializers.IntegerField(required=False, default=1000, min_value=1, max_value=5000)
-
-
-def _filters(serializer_class, request):
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # --- Templates -----------------------------------------------------------------------------------------
@@ -264,6 +263,7 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     """Templates you may see: owned by one of your projects, or shared with it."""
 
     serializer_class = TemplateSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return _versions_prefetch(selectors.template_list(self.request.user)).order_by("name", "pk")
@@ -273,7 +273,7 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(parameters=[TemplateFilterSerializer])
     def list(self, request):
-        f = _filters(TemplateFilterSerializer, request)
+        f = query_params(request, TemplateFilterSerializer)
         qs = self.get_queryset()
         if f.get("q"):
             qs = qs.filter(name__icontains=f["q"])
@@ -346,18 +346,23 @@ class TemplateVersionViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     """Versions of the templates you may see, with their variable and output schema."""
 
     serializer_class = TemplateVersionSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         templates = selectors.template_list(self.request.user).values("pk")
         qs = TemplateVersion.objects.filter(template__in=templates).select_related("template")
-        template = self.request.query_params.get("template")
-        if self.action == "list" and template:
-            qs = qs.filter(template__slug=template)
         return qs.order_by("template__name", "-created_at", "pk")
 
-    @extend_schema(parameters=[OpenApiParameter("template", str, description="Template slug.")])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+    @extend_schema(parameters=[TemplateVersionFilterSerializer])
+    def list(self, request):
+        f = query_params(request, TemplateVersionFilterSerializer)
+        qs = self.get_queryset()
+        if f.get("template"):
+            qs = qs.filter(template__slug=f["template"])
+        if f.get("state"):
+            qs = qs.filter(state=f["state"])
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(TemplateVersionSerializer(page, many=True).data)
 
 
 # --- Environments --------------------------------------------------------------------------------------
@@ -393,6 +398,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
     """Environments you may see; create one from a template shared with the project; destroy or retry it."""
 
     serializer_class = EnvironmentSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return selectors.environment_list(self.request.user)
@@ -402,7 +408,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     @extend_schema(parameters=[EnvironmentFilterSerializer])
     def list(self, request):
-        f = _filters(EnvironmentFilterSerializer, request)
+        f = query_params(request, EnvironmentFilterSerializer)
         qs = self.get_queryset()
         if f.get("project"):
             qs = qs.filter(project__slug=f["project"])
@@ -482,13 +488,14 @@ class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     """Runs of the environments you may see."""
 
     serializer_class = RunSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return selectors.run_list(self.request.user)
 
     @extend_schema(parameters=[RunFilterSerializer])
     def list(self, request):
-        f = _filters(RunFilterSerializer, request)
+        f = query_params(request, RunFilterSerializer)
         qs = self.get_queryset()
         if f.get("project"):
             qs = qs.filter(environment__project__slug=f["project"])
@@ -515,7 +522,7 @@ class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     def events(self, request, pk=None):
         """The run's log after sequence number `after` (the cursor of the live stream), `limit` at most."""
         run = get_object_or_404(self.get_queryset(), pk=pk)
-        q = _filters(EventsQuerySerializer, request)
+        q = query_params(request, EventsQuerySerializer)
         events = selectors.run_events_after(run, q["after"], q["limit"])
         return Response({
             "run": run.pk,

@@ -10,7 +10,8 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponseNotModified
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -35,6 +36,57 @@ class _TokenSchemeExtension(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "trc_<prefix>_<secret>",
                 "description": "A personal API token, created under your name → API tokens."}
+
+
+# --- Input -------------------------------------------------------------------------------------------
+
+def _json_type(field):
+    if isinstance(field, serializers.BooleanField):
+        return bool, "a boolean"
+    if isinstance(field, serializers.IntegerField):
+        return int, "an integer"
+    if isinstance(field, (serializers.CharField, serializers.ChoiceField)):
+        return str, "a string"
+    if isinstance(field, serializers.DictField):
+        return dict, "an object"
+    if isinstance(field, serializers.ListField):
+        return list, "an array"
+    return None, None
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """A request body whose JSON types must be exactly the documented ones (DRF alone turns 0 into "0" and
+    "1" into 1, so a client with a bug would get a silent conversion instead of an error)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {}
+            for name, field in self.fields.items():
+                if field.read_only or name not in data or data[name] is None:
+                    continue
+                expected, label = _json_type(field)
+                value = data[name]
+                if expected and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+                    errors[name] = [f"Expected {label}."]
+            if errors:
+                raise exceptions.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def query_params(request, serializer_class):
+    """Validated query parameters. Each is checked as given: an empty `?status=` is an error, not "no filter"
+    (DRF's form-style parsing would silently drop it)."""
+    serializer = serializer_class(data={key: request.query_params.get(key) for key in request.query_params})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@csrf_exempt  # it changes nothing; without this a POST would get the CSRF page (HTML) instead of the JSON 404
+def api_not_found(request, *args, **kwargs):
+    """Any /api/v1/ URL that matches no endpoint (e.g. a non-numeric id): a 404 in the API's error shape."""
+    from django.http import JsonResponse
+
+    return JsonResponse(_body("not_found", "Not found (or not visible to you)."), status=404)
 
 
 # --- Errors --------------------------------------------------------------------------------------------
@@ -246,5 +298,6 @@ def urlpatterns():
         path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", authentication_classes=[]),
              name="redoc"),
         path("", include(router().urls)),
+        re_path(r"", api_not_found),
     ]
 

@@ -14,7 +14,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.api import ApiError, ApiView
+from portal.api import ApiError, ApiView, StrictInputSerializer, query_params
 from rbac import permissions as perms
 from rbac import services
 from rbac.models import Group, Membership, Project, RoleBinding
@@ -44,7 +44,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "description", "created_at"]
 
 
-class ProjectCreateSerializer(serializers.Serializer):
+class ProjectCreateSerializer(StrictInputSerializer):
     slug = serializers.CharField(max_length=63)
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
@@ -77,12 +77,12 @@ class GroupDetailSerializer(GroupSerializer):
 
 
 
-class GroupCreateSerializer(serializers.Serializer):
+class GroupCreateSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200)
     external_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(StrictInputSerializer):
     user = serializers.CharField(max_length=150, help_text="Username.")
 
 
@@ -96,7 +96,7 @@ class RoleBindingSerializer(serializers.ModelSerializer):
         fields = ["id", "role", "project", "user", "group", "created_at"]
 
 
-class RoleBindingCreateSerializer(serializers.Serializer):
+class RoleBindingCreateSerializer(StrictInputSerializer):
     role = serializers.ChoiceField(choices=perms.ROLE_CHOICES)
     project = serializers.SlugField(required=False, allow_null=True, default=None,
                                     help_text="Project slug; empty for an org-wide binding.")
@@ -137,6 +137,7 @@ class GroupViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     """Groups (organisation-wide): org admins only."""
 
     serializer_class = GroupSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return Group.objects.order_by("name", "pk")
@@ -196,13 +197,14 @@ class RoleBindingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
     """Role bindings you may manage; create and delete them."""
 
     serializer_class = RoleBindingSerializer
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return role_bindings_visible(self.request.user).order_by("pk")
 
     @extend_schema(parameters=[RoleBindingFilterSerializer])
     def list(self, request):
-        f = _validated(RoleBindingFilterSerializer, request.query_params)
+        f = query_params(request, RoleBindingFilterSerializer)
         qs = self.get_queryset()
         if f.get("project"):
             qs = qs.filter(project__slug=f["project"])
