@@ -289,7 +289,12 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(TemplateSerializer(page, many=True, context={"request": request}).data)
 
     def _template(self, request, pk):
-        return get_object_or_404(selectors.template_list(request.user), pk=pk)
+        """The template to share, 404 if out of sight, 403 (before reading the body, like the page) if the user
+        may not share it; the service checks again."""
+        template = get_object_or_404(selectors.template_list(request.user), pk=pk)
+        if not has_perm(request.user, perms.TEMPLATE_SHARE, template.project):
+            raise PermissionDenied("You may not share this template.")
+        return template
 
     def _target(self, request, slug):
         if slug == "*":
