@@ -91,18 +91,6 @@ def api_not_found(request, *args, **kwargs):
 
 # --- Errors --------------------------------------------------------------------------------------------
 
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API."""
-
-    error = ErrorBodySerializer()
-
-
 class ApiError(exceptions.APIException):
     """An error with a code, a message and field paths, raised by API views."""
 
@@ -187,7 +175,21 @@ ERROR_RESPONSES = {
 
 def schema_postprocess(result, generator, request, public):
     """Add the error responses every operation can give, and the event stream (a plain ASGI view)."""
-    result.setdefault("components", {}).setdefault("schemas", {})
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = {
+        "type": "object",
+        "description": "The one error shape of the API.",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "example": "invalid"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "description": "Field path → messages, e.g. variables.region.",
+                           "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            },
+        }},
+    }
     ref = {"$ref": "#/components/schemas/Error"}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
