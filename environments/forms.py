@@ -118,6 +118,15 @@ class EnvironmentForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.version = version
         self.variables = version.variables
+        template = version.template
+        if template.default_ttl_hours or template.max_ttl_hours:
+            limit = f" (at most {template.max_ttl_hours})" if template.max_ttl_hours else ""
+            self.fields["lifetime_hours"] = forms.IntegerField(
+                label="Lifetime (hours)", min_value=1, max_value=template.max_ttl_hours, required=False,
+                initial=template.default_ttl_hours or template.max_ttl_hours,
+                help_text=f"The environment is destroyed automatically after this many hours{limit}; "
+                          "you can extend it later.",
+            )
         for var in self.variables:
             self.fields[FIELD_PREFIX + var["name"]] = variable_field(var)
 

@@ -31,6 +31,19 @@ class Template(models.Model):
     category = models.CharField(max_length=100, blank=True)
     icon = models.CharField(max_length=50, blank=True)
     readme = models.TextField(blank=True)
+    # Run policy, set by the platform team.
+    requires_approval = models.BooleanField(
+        default=False, help_text="Applies stop after the plan until someone with run.approve approves them."
+    )
+    default_ttl_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Lifetime of a new environment; empty: it lives until destroyed."
+    )
+    max_ttl_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The longest lifetime an owner may pick or extend to; empty: no limit."
+    )
+    run_timeout_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A run taking longer is interrupted; empty: the RUN_TIMEOUT_SECONDS setting."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -93,9 +106,11 @@ class Environment(models.Model):
     FAILED = "failed"
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
+    AWAITING = "awaiting"
     STATUS_CHOICES = [
         (PENDING, "Pending"),
         (PROVISIONING, "Provisioning"),
+        (AWAITING, "Plan awaiting decision"),
         (READY, "Ready"),
         (FAILED, "Failed"),
         (DESTROYING, "Destroying"),
@@ -116,6 +131,8 @@ class Environment(models.Model):
     # Terraform outputs; sensitive ones are stored redacted.
     outputs = models.JSONField(default=dict)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Expiry notices already sent for the current `expires_at` (lead times in seconds); reset on extend.
+    expiry_notices_sent = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,6 +149,10 @@ class Environment(models.Model):
         return self.name
 
 
+# Literal (not Run.ACTIVE) because constraints are declared inside Run's Meta; a test checks they agree.
+_ACTIVE_STATUSES = ("queued", "planning", "awaiting_approval", "approved", "applying", "destroying")
+
+
 class Run(models.Model):
     """One Terraform operation on an environment. Only `environments.runs` writes `status`."""
 
@@ -140,6 +161,8 @@ class Run(models.Model):
 
     QUEUED = "queued"
     PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
     APPLYING = "applying"
     DESTROYING = "destroying"
     SUCCEEDED = "succeeded"
@@ -147,9 +170,12 @@ class Run(models.Model):
     FAILED = "failed"
     CANCELED = "canceled"
     ERRORED = "errored"
+    DISCARDED = "discarded"
     STATUS_CHOICES = [
         (QUEUED, "Queued"),
         (PLANNING, "Planning"),
+        (AWAITING_APPROVAL, "Awaiting decision"),
+        (APPROVED, "Approved"),
         (APPLYING, "Applying"),
         (DESTROYING, "Destroying"),
         (SUCCEEDED, "Succeeded"),
@@ -157,15 +183,29 @@ class Run(models.Model):
         (FAILED, "Failed"),
         (CANCELED, "Canceled"),
         (ERRORED, "Errored"),
+        (DISCARDED, "Discarded"),
     ]
-    ACTIVE = (QUEUED, PLANNING, APPLYING, DESTROYING)
-    FINISHED = (SUCCEEDED, DESTROYED, FAILED, CANCELED, ERRORED)
+    ACTIVE = (QUEUED, PLANNING, AWAITING_APPROVAL, APPROVED, APPLYING, DESTROYING)
+    FINISHED = (SUCCEEDED, DESTROYED, FAILED, CANCELED, ERRORED, DISCARDED)
+    # A worker holds the run (and heartbeats) only in these.
+    EXECUTING = (PLANNING, APPLYING, DESTROYING)
+
+    # What an apply waits for between plan and apply.
+    GATE_NONE, GATE_CONFIRMATION, GATE_APPROVAL = "", "confirmation", "approval"
+    GATE_CHOICES = [
+        (GATE_NONE, "None"),
+        (GATE_CONFIRMATION, "Confirmation by the requester"),
+        (GATE_APPROVAL, "Approval (run.approve)"),
+    ]
 
     scope_project_field = "environment__project"
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="runs")
     operation = models.CharField(max_length=10, choices=OPERATION_CHOICES)
-    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=QUEUED)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=QUEUED)
+    gate = models.CharField(max_length=12, choices=GATE_CHOICES, default=GATE_NONE, blank=True)
+    # The environment's status before this run: where a discarded plan leaves it.
+    prior_status = models.CharField(max_length=16, blank=True)
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -177,17 +217,28 @@ class Run(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # A gated apply: the saved plan (encrypted; it holds variable values) between plan and apply, and the
+    # decision on it.
+    plan_file = models.TextField(blank=True)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    # The run's credential for the portal's Terraform state backend (sha256 hex); valid while the run is active.
+    state_token_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             # At most one active run per environment, enforced by the database.
             models.UniqueConstraint(
-                fields=["environment"], condition=Q(status__in=("queued", "planning", "applying", "destroying")),
+                fields=["environment"],
+                condition=Q(status__in=_ACTIVE_STATUSES),
                 name="run_one_active_per_environment",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=("queued", "planning", "applying", "destroying")) | Q(finished_at__isnull=False),
+                condition=Q(status__in=_ACTIVE_STATUSES) | Q(finished_at__isnull=False),
                 name="run_finished_has_finished_at",
             ),
             models.CheckConstraint(
@@ -255,6 +306,23 @@ class StateVersion(models.Model):
     class Meta:
         ordering = ["-created_at"]
         get_latest_by = "created_at"
+
+
+class StateLock(models.Model):
+    """The Terraform state lock of an environment (HTTP backend LOCK/UNLOCK). One row = locked."""
+
+    scope_project_field = "environment__project"
+
+    environment = models.OneToOneField(Environment, on_delete=models.CASCADE, primary_key=True,
+                                       related_name="state_lock")
+    lock_id = models.CharField(max_length=64)
+    # Terraform's lock info: ID, Operation, Who, Version, Created, Path, Info.
+    info = models.JSONField(default=dict)
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"lock {self.lock_id} on {self.environment_id}"
 
 
 class WorkerHeartbeat(models.Model):

@@ -4,6 +4,7 @@ import hashlib
 import io
 import logging
 import tarfile
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
@@ -23,6 +24,7 @@ from environments.models import (
 from environments.runs import TransitionRefused, next_seq, run_transition
 from rbac import permissions as perms
 from rbac.audit import audit
+from rbac.models import Project
 from rbac.scoping import has_perm
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,16 @@ class RunConflict(Exception):
 
 
 class InvalidRequest(Exception):
-    """The request cannot be carried out as asked; the message says why."""
+    """The request cannot be carried out as asked; the message says why (and `field`, which input it is about,
+    when there is one)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class QuotaExceeded(InvalidRequest):
+    """A project or per-user limit on active environments is reached."""
 
 
 # --- Templates -----------------------------------------------------------------------------------------
@@ -146,15 +157,25 @@ def _enqueue(run_id):
     app.send_task("tasks.run_execute", args=[run_id])
 
 
-def run_request(environment, operation, user):
+def run_request(environment, operation, user, *, confirm=False):
     """Queue a run of `operation` on `environment`; the worker is told once the row is committed.
 
+    An apply stops after its plan and waits when the template requires approval (someone with `run.approve`
+    decides) or when `confirm` is asked for (the requester confirms the plan they saw, e.g. an update).
     Raises RunConflict when the environment already has an active run (a database constraint decides).
     """
     now = timezone.now()
+    gate = Run.GATE_NONE
+    if operation == Run.APPLY:
+        if environment.template_version.template.requires_approval:
+            gate = Run.GATE_APPROVAL
+        elif confirm:
+            gate = Run.GATE_CONFIRMATION
+    prior = Environment.objects.values_list("status", flat=True).get(pk=environment.pk)
     try:
         with transaction.atomic():
-            run = Run.objects.create(environment=environment, operation=operation, triggered_by=user)
+            run = Run.objects.create(environment=environment, operation=operation, triggered_by=user, gate=gate,
+                                     prior_status=prior)
             status = Environment.PROVISIONING if operation == Run.APPLY else Environment.DESTROYING
             Environment.objects.filter(pk=environment.pk).update(status=status, status_reason="", updated_at=now)
     except IntegrityError as exc:
@@ -168,6 +189,47 @@ def run_request(environment, operation, user):
     return run
 
 
+def _decision_check(user, run):
+    """Who may decide on a plan: `run.approve` for an approval gate, the environment's updaters for a
+    confirmation gate."""
+    project = run.environment.project
+    if run.gate == Run.GATE_APPROVAL and not has_perm(user, perms.RUN_APPROVE, project):
+        raise PermissionDenied("Approving or rejecting plans needs the run.approve permission in this project.")
+    if not has_perm(user, perms.ENVIRONMENT_UPDATE, project) and not has_perm(user, perms.RUN_APPROVE, project):
+        raise PermissionDenied("You may not decide on plans in this project.")
+    if run.status != Run.AWAITING_APPROVAL:
+        raise InvalidRequest(f"This run is not waiting for a decision (it is {run.get_status_display().lower()}).")
+
+
+def run_approve(run, user, comment="", *, ip=None):
+    """Approve (or confirm) a plan that waits: the run is queued again and a worker applies the saved plan."""
+    _decision_check(user, run)
+    with transaction.atomic():
+        try:
+            run_transition(run, Run.APPROVED, only_from={Run.AWAITING_APPROVAL}, decided_by=user,
+                           decided_at=timezone.now(), decision_comment=comment)
+        except TransitionRefused as exc:
+            raise InvalidRequest("This plan was decided on or expired meanwhile.") from exc
+        audit(user, "run.approve", run, project=run.environment.project, data={"comment": comment}, ip=ip)
+        transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def run_reject(run, user, comment="", *, ip=None):
+    """Reject a plan that waits: nothing is applied; the environment is left as it was."""
+    _decision_check(user, run)
+    who = user.get_username()
+    reason = f"rejected by {who}" + (f": {comment}" if comment else ".")
+    with transaction.atomic():
+        try:
+            run_transition(run, Run.DISCARDED, only_from={Run.AWAITING_APPROVAL}, error=reason, plan_file="",
+                           decided_by=user, decided_at=timezone.now(), decision_comment=comment)
+        except TransitionRefused as exc:
+            raise InvalidRequest("This plan was decided on or expired meanwhile.") from exc
+        audit(user, "run.reject", run, project=run.environment.project, data={"comment": comment}, ip=ip)
+    return run
+
+
 def split_values(version, values):
     """Split form values into (clear, secret) by the template's `sensitive` flags."""
     sensitive = {v["name"] for v in version.variables if v.get("sensitive")}
@@ -176,16 +238,56 @@ def split_values(version, values):
     return clear, secret
 
 
-def environment_create(user, project, version, name, values, *, ip=None):
+def environment_lifetime(template, hours):
+    """When an environment of `template` living `hours` expires (None: it does not). `hours=None` takes the
+    template's default. Raises InvalidRequest beyond the template's maximum."""
+    if hours is None:
+        hours = template.default_ttl_hours
+    if hours is None:
+        if template.max_ttl_hours:
+            hours = template.max_ttl_hours  # a template with a maximum never makes immortal environments
+        else:
+            return None
+    if hours <= 0:
+        raise InvalidRequest("The lifetime must be at least one hour.", "lifetime_hours")
+    if template.max_ttl_hours and hours > template.max_ttl_hours:
+        raise InvalidRequest(f"{template.name} environments live at most {template.max_ttl_hours} hours.",
+                             "lifetime_hours")
+    return timezone.now() + timedelta(hours=hours)
+
+
+def _quota_check(project, user):
+    """Raise QuotaExceeded when a new environment would pass the project's or the per-user limit. Call inside
+    the creating transaction, after locking the project row, so two concurrent creates cannot both pass."""
+    active = Environment.objects.filter(project=project).exclude(status=Environment.DESTROYED)
+    if project.max_environments is not None and active.count() >= project.max_environments:
+        raise QuotaExceeded(
+            f"{project.name} has reached its limit of {project.max_environments} active environments. Destroy one "
+            "you no longer need, or ask an org admin to raise the limit."
+        )
+    if project.max_environments_per_user is not None:
+        mine = active.filter(owner=user).count()
+        if mine >= project.max_environments_per_user:
+            raise QuotaExceeded(
+                f"You already own {mine} active environments in {project.name}, the limit per person. Destroy one "
+                "you no longer need, or ask an org admin to raise the limit."
+            )
+
+
+def environment_create(user, project, version, name, values, *, lifetime_hours=None, ip=None):
     """Create an environment from a published, shared template version and queue its first apply."""
     if not has_perm(user, perms.ENVIRONMENT_CREATE, project):
         raise PermissionDenied("You may not create environments in this project.")
     if not selectors.template_versions_for_project(user, project).filter(pk=version.pk).exists():
         raise InvalidRequest("This template is not available to this project.")
+    expires_at = environment_lifetime(version.template, lifetime_hours)
     clear, secret = split_values(version, values)
     with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises quota checks per project
+        project.refresh_from_db(fields=["max_environments", "max_environments_per_user"])
         if Environment.objects.filter(project=project, name=name).exclude(status=Environment.DESTROYED).exists():
-            raise InvalidRequest(f"An environment named {name!r} already exists in {project.name}.")
+            raise InvalidRequest(f"An environment named {name!r} already exists in {project.name}.", "name")
+        _quota_check(project, user)
         environment = Environment.objects.create(
             project=project,
             template_version=version,
@@ -193,11 +295,50 @@ def environment_create(user, project, version, name, values, *, ip=None):
             owner=user,
             variables=clear,
             secret_variables=crypto.encrypt_json(secret) if secret else "",
+            expires_at=expires_at,
         )
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.create", environment, project=project,
-              data={"template": version.template.slug, "version": version.version}, ip=ip)
+              data={"template": version.template.slug, "version": version.version,
+                    "expires_at": expires_at.isoformat() if expires_at else None}, ip=ip)
     return environment, run
+
+
+def environment_may_extend(user, environment):
+    """Whether `user` may change the environment's lifetime: its owner (while they may update environments
+    there) or a project admin."""
+    project = environment.project
+    return has_perm(user, perms.PROJECT_MANAGE, project) or (
+        environment.owner_id == user.pk and has_perm(user, perms.ENVIRONMENT_UPDATE, project))
+
+
+def environment_extend(environment, user, expires_at, *, ip=None):
+    """Move an environment's expiry (its owner, or a project admin), at most the template's maximum from now."""
+    project = environment.project
+    if not environment_may_extend(user, environment):
+        raise PermissionDenied("Only the environment's owner or a project admin may change its lifetime.")
+    if environment.status == Environment.DESTROYED:
+        raise InvalidRequest("This environment is destroyed.")
+    template = environment.template_version.template
+    now = timezone.now()
+    if expires_at is None:
+        if template.max_ttl_hours:
+            raise InvalidRequest(f"{template.name} environments must have an expiry.", "expires_at")
+    elif expires_at <= now:
+        raise InvalidRequest("The new expiry must be in the future.", "expires_at")
+    elif template.max_ttl_hours and expires_at > now + timedelta(hours=template.max_ttl_hours, minutes=1):
+        raise InvalidRequest(
+            f"{template.name} environments may be extended to at most {template.max_ttl_hours} hours from now.",
+            "expires_at",
+        )
+    before = environment.expires_at
+    Environment.objects.filter(pk=environment.pk).update(expires_at=expires_at, expiry_notices_sent=[],
+                                                         updated_at=now)
+    environment.expires_at, environment.expiry_notices_sent = expires_at, []
+    audit(user, "environment.extend", environment, project=project, ip=ip, data={
+        "before": before.isoformat() if before else None, "after": expires_at.isoformat() if expires_at else None,
+    })
+    return environment
 
 
 def environment_retry(user, environment, *, ip=None):
@@ -224,6 +365,52 @@ def environment_destroy(user, environment, *, ip=None):
     return run
 
 
+def environment_leftovers(environment):
+    """What may still exist of an environment: the resources in its latest state (and, for templates with AWS
+    credentials, what still carries its tags; see `environments.aws`)."""
+    from environments.state import state_resources
+
+    return {"state": state_resources(environment)}
+
+
+def environment_forget(user, environment, note="", *, ip=None):
+    """End a failed environment without Terraform (a project admin): "mark as cleaned up" after fixing things by
+    hand, or delete a record whose destroy cannot succeed. What it leaves behind is written down in the audit
+    log and on the environment."""
+    if not has_perm(user, perms.PROJECT_MANAGE, environment.project):
+        raise PermissionDenied("Only project admins may mark environments as cleaned up.")
+    if environment.status != Environment.FAILED:
+        raise InvalidRequest("Only a failed environment can be marked as cleaned up; destroy it instead.")
+    leftovers = environment_leftovers(environment)
+    listed = ", ".join(leftovers["state"]) or "nothing"
+    reason = (f"Marked as cleaned up by {user.get_username()}" + (f": {note}" if note else ".")
+              + f" Left in its last state: {listed}.")
+    with transaction.atomic():
+        updated = Environment.objects.filter(pk=environment.pk, status=Environment.FAILED).exclude(
+            runs__status__in=Run.ACTIVE).update(status=Environment.DESTROYED, status_reason=reason,
+                                                 outputs={}, updated_at=timezone.now())
+        if not updated:
+            raise InvalidRequest("A run started on this environment meanwhile; wait for it to finish.")
+        audit(user, "environment.forget", environment, project=environment.project, ip=ip,
+              data={"note": note, "leftovers": leftovers})
+    environment.status, environment.status_reason = Environment.DESTROYED, reason
+    return environment
+
+
+def state_download(user, environment, *, ip=None):
+    """The environment's current state document, for someone with `state.read` (audited)."""
+    from environments.state import state_latest
+
+    if not has_perm(user, perms.STATE_READ, environment.project):
+        raise PermissionDenied("Downloading state needs the state.read permission.")
+    latest = state_latest(environment)
+    if latest is None:
+        raise InvalidRequest("This environment has no state yet.")
+    audit(user, "state.download", environment, project=environment.project,
+          data={"serial": latest.serial, "state_version": latest.pk}, ip=ip)
+    return crypto.decrypt_bytes(latest.encrypted_state)
+
+
 def environment_secret_values(environment):
     """Decrypted sensitive variable values (worker only: never rendered)."""
     return crypto.decrypt_json(environment.secret_variables)
@@ -234,6 +421,17 @@ def run_cancel(user, run, *, ip=None):
     Terraform, which saves the state written so far) at its next heartbeat."""
     if not has_perm(user, perms.RUN_CANCEL, run.environment.project):
         raise PermissionDenied("You may not cancel runs in this project.")
+    if run.status in (Run.AWAITING_APPROVAL, Run.APPROVED):
+        # No worker holds it: it ends at once. A plan that waits is discarded (nothing was applied); an approved
+        # one that no worker has taken yet is canceled.
+        target = Run.DISCARDED if run.status == Run.AWAITING_APPROVAL else Run.CANCELED
+        try:
+            run_transition(run, target, only_from={run.status}, plan_file="",
+                           error=f"canceled by {user.get_username()} before it was applied.")
+            audit(user, "run.cancel", run, project=run.environment.project, ip=ip)
+            return run
+        except TransitionRefused:
+            run.refresh_from_db()
     if run.status == Run.QUEUED:
         try:
             run_transition(run, Run.CANCELED, only_from={Run.QUEUED},

@@ -11,12 +11,18 @@ urlpatterns = [
     path("<int:pk>/status/", views.environment_status, name="status"),
     path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
     path("<int:pk>/retry/", views.environment_retry, name="retry"),
+    path("<int:pk>/forget/", views.environment_forget, name="forget"),
+    path("<int:pk>/extend/", views.environment_extend, name="extend"),
+    path("<int:pk>/state/", views.state_download, name="state_download"),
+    path("<int:pk>/state/unlock/", views.state_unlock, name="state_unlock"),
 ]
 
 run_urlpatterns = ([
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/events", streams.run_events_stream, name="events"),
     path("<int:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:pk>/approve/", views.run_approve, name="approve"),
+    path("<int:pk>/reject/", views.run_reject, name="reject"),
     path("<int:pk>/queue/", views.run_queue, name="queue"),
     path("<int:pk>/events.json", views.run_events_json, name="events_json"),
 ], "runs")

@@ -12,6 +12,9 @@ class Project(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # Quotas on environments that are not destroyed; empty: no limit.
+    max_environments = models.PositiveIntegerField(null=True, blank=True)
+    max_environments_per_user = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

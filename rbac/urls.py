@@ -7,6 +7,7 @@ app_name = "rbac"
 urlpatterns = [
     path("projects/", views.project_list, name="projects"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
+    path("projects/<slug:slug>/quota/", views.project_quota, name="project_quota"),
     path("projects/<slug:slug>/bindings/<int:pk>/delete/", views.binding_delete, name="binding_delete"),
     path("groups/", views.group_list, name="groups"),
     path("groups/<int:pk>/", views.group_detail, name="group"),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from rbac import permissions as perms
 from rbac import services
-from rbac.forms import GroupForm, MemberForm, ProjectForm, RoleBindingForm
+from rbac.forms import GroupForm, MemberForm, ProjectForm, ProjectQuotaForm, RoleBindingForm
 from rbac.models import Group, Membership, Project
 from rbac.scoping import has_org_perm, has_perm, scope
 
@@ -133,7 +133,38 @@ def project_detail(request, slug):
         "shares": shares,
         "form": form,
         "is_org_admin": has_org_perm(request.user, perms.ORG_MANAGE),
+        **_quota_context(project),
     }, status=400 if request.method == "POST" else 200)
+
+
+def _quota_context(project, form=None):
+    # Through the reverse accessor: rbac stays free of imports from environments.
+    return {
+        "quota_form": form or ProjectQuotaForm(initial={
+            "max_environments": project.max_environments,
+            "max_environments_per_user": project.max_environments_per_user,
+        }),
+        "active_environments": project.environments.exclude(status="destroyed").count(),
+    }
+
+
+@login_required
+@require_POST
+def project_quota(request, slug):
+    """Org admins set a project's environment limits."""
+    project = _managed_project(request, slug)
+    form = ProjectQuotaForm(request.POST)
+    if form.is_valid():
+        try:
+            services.project_quota_set(request.user, project, ip=_ip(request), **form.cleaned_data)
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Limits of {project.name} saved.")
+            return redirect("rbac:project", slug=project.slug)
+    messages.error(request, "The limits were not saved: " + "; ".join(
+        f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}" for f, e in form.errors.items()))
+    return redirect("rbac:project", slug=project.slug)
 
 
 @login_required

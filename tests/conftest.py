@@ -207,13 +207,14 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, terraform_cli_config):
-    """One Celery worker process for the session, on the test database and the Redis test broker.
+def live_worker(django_db_setup, django_db_blocker, terraform_cli_config, live_portal):
+    """One Celery worker process for the session, on the test database and the Redis test broker, keeping
+    Terraform state in the live portal (its http backend).
 
     Its folders live outside pytest's basetemp: another pytest session on the machine prunes old basetemps
     and would delete a run directory under a running Terraform."""
     folder = tempfile.mkdtemp(prefix="terrace-worker-")
-    worker = Worker(terraform_cli_config, folder)
+    worker = Worker(terraform_cli_config, folder, extra_env={"TERRACE_INTERNAL_URL": live_portal.url})
     yield worker
     worker.stop()
     shutil.rmtree(folder, ignore_errors=True)
@@ -258,14 +259,15 @@ def live_portal(django_db_setup, terraform_cli_config, tmp_path_factory):
     portal.stop()
 
 
-def wait_for_run(run, timeout=90, poll=0.2):
-    """Poll the database until the run finishes; returns the refreshed run (also used by bench/)."""
+def wait_for_run(run, timeout=90, poll=0.2, statuses=None):
+    """Poll the database until the run finishes (or reaches one of `statuses`); returns the refreshed run (also
+    used by bench/)."""
     from environments.models import Run
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.refresh_from_db()
-        if run.status in Run.FINISHED:
+        if run.status in (statuses or Run.FINISHED):
             return run
         time.sleep(poll)
     raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s")

@@ -68,21 +68,46 @@ MATRIX = {
     "environments:retry": ("post", lambda o: f"/environments/{o['env'].pk}/retry/",
                            {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
                             "outsider": 404, "anonymous": 302}),
+    # Nothing has been applied yet (the apply is queued): readers are sent back with "no state yet".
+    "environments:state_download": ("get", lambda o: f"/environments/{o['env'].pk}/state/", MANAGERS_200 | {
+        "org_admin": 302, "project_admin": 302}),
+    # Not locked: admins are sent back with "it was not locked".
+    "environments:state_unlock": ("post", lambda o: f"/environments/{o['env'].pk}/state/unlock/", MANAGERS_200 | {
+        "org_admin": 302, "project_admin": 302}),
+    # Only the owner (the developer) or a project admin may change the lifetime; both are sent back to the page.
+    "environments:extend": ("post", lambda o: f"/environments/{o['env'].pk}/extend/",
+                            {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
+                             "outsider": 404, "anonymous": 302}),
+    # The environment is provisioning, not failed: admins are sent back with the reason; others may not.
+    "environments:forget": ("post", lambda o: f"/environments/{o['env'].pk}/forget/",
+                            MANAGERS_200 | {"org_admin": 302, "project_admin": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
     # The run is still queued: allowed users cancel it and are sent back to the run page.
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
+                    {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}),
+    # The run is queued, not waiting for a decision: allowed users are sent back with that reason.
+    "runs:approve": ("post", lambda o: f"/runs/{o['run'].pk}/approve/",
+                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                      "anonymous": 302}),
+    "runs:reject": ("post", lambda o: f"/runs/{o['run'].pk}/reject/",
                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
                      "anonymous": 302}),
     "runs:queue": ("get", lambda o: f"/runs/{o['run'].pk}/queue/", MEMBERS_200),
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
     "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),
+    # Terraform's state backend accepts only a run's own credential, never a session: 401 for everyone.
+    "state_backend": ("get", lambda o: f"/state/{o['env'].pk}", dict.fromkeys(PERSONAS, 401)),
     # Platform admin pages.
     "rbac:projects": ("get", lambda o: "/admin-portal/projects/", MANAGERS_200 | {"outsider": 403}),
     "rbac:project": ("get", lambda o: "/admin-portal/projects/team-a/", MANAGERS_200),
     # A binding id that does not exist, so no persona changes anything for the next one.
     "rbac:binding_delete": ("post", lambda o: "/admin-portal/projects/team-a/bindings/0/delete/",
                             MANAGERS_200 | {"org_admin": 404, "project_admin": 404}),
+    # Empty limits posted: org admins save "no limit" and are sent back; project admins may not.
+    "rbac:project_quota": ("post", lambda o: "/admin-portal/projects/team-a/quota/",
+                           MANAGERS_200 | {"org_admin": 302, "project_admin": 403}),
     "rbac:groups": ("get", lambda o: "/admin-portal/groups/", ORG_ONLY),
     "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
