@@ -65,7 +65,7 @@ class TemplateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Template
         fields = ["id", "slug", "name", "description", "category", "icon", "project", "latest_version",
-                  "created_at"]
+                  "requires_approval", "default_ttl_hours", "max_ttl_hours", "created_at"]
 
     @extend_schema_field(TemplateVersionBriefSerializer(allow_null=True))
     def get_latest_version(self, template):
@@ -112,12 +112,13 @@ class RunSerializer(serializers.ModelSerializer):
     triggered_by = serializers.CharField(source="triggered_by.username", read_only=True, allow_null=True,
                                          default=None)
     plan_summary = serializers.JSONField(allow_null=True)
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Run
-        fields = ["id", "environment", "environment_name", "project", "operation", "status", "triggered_by",
-                  "created_at", "started_at", "finished_at", "exit_code", "plan_summary", "error",
-                  "cancel_requested_at"]
+        fields = ["id", "environment", "environment_name", "project", "operation", "status", "gate",
+                  "triggered_by", "created_at", "started_at", "planned_at", "finished_at", "exit_code",
+                  "plan_summary", "error", "cancel_requested_at", "decided_by", "decided_at", "decision_comment"]
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -153,9 +154,8 @@ class EnvironmentDetailSerializer(EnvironmentSerializer):
 
     def _runs(self, environment):
         if not hasattr(environment, "_api_runs"):
-            environment._api_runs = list(
-                environment.runs.select_related("triggered_by", "environment__project").order_by("-created_at")[:20]
-            )
+            runs = environment.runs.select_related("triggered_by", "decided_by", "environment__project")
+            environment._api_runs = list(runs.order_by("-created_at")[:20])
         return environment._api_runs
 
     @extend_schema_field(RunSerializer(allow_null=True))
@@ -178,11 +178,33 @@ class EnvironmentCreateSerializer(StrictInputSerializer):
                                                 help_text="A template version id, instead of template/version.")
     variables = serializers.DictField(child=serializers.JSONField(), required=False, default=dict,
                                       help_text="Variable values: JSON values, or text as typed in the form.")
+    lifetime_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 365 * 10,
+                                              help_text="Hours until it expires (default: the template's).")
 
     def validate(self, data):
         if not data.get("template") and not data.get("template_version"):
             raise serializers.ValidationError({"template": ["Give a template slug or a template_version id."]})
         return data
+
+
+class ExtendSerializer(StrictInputSerializer):
+    expires_at = serializers.DateTimeField(required=False, allow_null=True,
+                                           help_text="The new expiry; null for none (if the template allows).")
+    hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 365 * 10,
+                                     help_text="Or: expire this many hours from now.")
+
+    def validate(self, data):
+        if ("expires_at" in data) == ("hours" in data):
+            raise serializers.ValidationError({"expires_at": ["Give either expires_at or hours."]})
+        return data
+
+
+class DecisionSerializer(StrictInputSerializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ForgetSerializer(StrictInputSerializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class EnvironmentCreatedSerializer(serializers.Serializer):
@@ -458,9 +480,12 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
         name, values = validate_environment_input(version, data["name"], data["variables"])
         try:
             environment, run = services.environment_create(request.user, project, version, name, values,
-                                                           ip=_ip(request))
+                                                           lifetime_hours=data.get("lifetime_hours"), ip=_ip(request))
         except services.InvalidRequest as exc:
-            raise ApiError(str(exc), fields={"name": [str(exc)]} if "named" in str(exc) else {})
+            if isinstance(exc, getattr(services, "QuotaExceeded", ())):
+                raise
+            field = getattr(exc, "field", None) or ("name" if "named" in str(exc) else None)
+            raise ApiError(str(exc), fields={field: [str(exc)]} if field else {})
         environment = self.get_queryset().get(pk=environment.pk)
         return Response({"environment": EnvironmentSerializer(environment).data, "run": RunSerializer(run).data},
                         status=status.HTTP_201_CREATED)
@@ -484,6 +509,36 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
         """Run apply again on a failed environment (same version and variables)."""
         return self._queue(request, pk, services.environment_retry)
 
+    @extend_schema(request=ExtendSerializer, responses=EnvironmentSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        """Move the environment's expiry (its owner or a project admin; at most the template's maximum)."""
+        environment = get_object_or_404(self.get_queryset(), pk=pk)
+        data = _validated(ExtendSerializer, request.data)
+        if "hours" in data:
+            from datetime import timedelta
+
+            from django.utils import timezone
+
+            expires_at = timezone.now() + timedelta(hours=data["hours"])
+        else:
+            expires_at = data["expires_at"]
+        try:
+            services.environment_extend(environment, request.user, expires_at, ip=_ip(request))
+        except services.InvalidRequest as exc:
+            field = "hours" if "hours" in data and exc.field == "expires_at" else exc.field
+            raise ApiError(str(exc), fields={field: [str(exc)]} if field else {})
+        return Response(EnvironmentSerializer(self.get_queryset().get(pk=pk)).data)
+
+    @extend_schema(request=ForgetSerializer, responses=EnvironmentSerializer)
+    @action(detail=True, methods=["post"])
+    def forget(self, request, pk=None):
+        """Mark a failed environment as cleaned up without Terraform (project admins); leftovers are audited."""
+        environment = get_object_or_404(self.get_queryset(), pk=pk)
+        data = _validated(ForgetSerializer, request.data)
+        services.environment_forget(request.user, environment, data["note"], ip=_ip(request))
+        return Response(EnvironmentSerializer(self.get_queryset().get(pk=pk)).data)
+
 
 
 # --- Runs ----------------------------------------------------------------------------------------------
@@ -496,7 +551,7 @@ class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return selectors.run_list(self.request.user)
+        return selectors.run_list(self.request.user).select_related("decided_by")
 
     @extend_schema(parameters=[RunFilterSerializer])
     def list(self, request):
@@ -521,6 +576,24 @@ class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         run = get_object_or_404(self.get_queryset(), pk=pk)
         services.run_cancel(request.user, run, ip=_ip(request))
         return Response(RunSerializer(self.get_queryset().get(pk=run.pk)).data, status=status.HTTP_202_ACCEPTED)
+
+    def _decide(self, request, pk, service):
+        run = get_object_or_404(self.get_queryset(), pk=pk)
+        data = _validated(DecisionSerializer, request.data)
+        service(run, request.user, data["comment"], ip=_ip(request))
+        return Response(RunSerializer(self.get_queryset().get(pk=run.pk)).data)
+
+    @extend_schema(request=DecisionSerializer, responses=RunSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve (or confirm) a plan awaiting a decision: the saved plan is applied."""
+        return self._decide(request, pk, services.run_approve)
+
+    @extend_schema(request=DecisionSerializer, responses=RunSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject a plan awaiting a decision: nothing is applied."""
+        return self._decide(request, pk, services.run_reject)
 
     @extend_schema(parameters=[EventsQuerySerializer], responses=RunEventsPageSerializer)
     @action(detail=True, methods=["get"])

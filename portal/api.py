@@ -145,7 +145,9 @@ def exception_handler(exc, context):
         fields = {exc.field: [str(exc)]} if getattr(exc, "field", None) else {}
         return Response(_body("invalid", str(exc), fields), status=400)
     if isinstance(exc, env_services.InvalidRequest):
-        return Response(_body("invalid", str(exc)), status=400)
+        fields = {exc.field: [str(exc)]} if getattr(exc, "field", None) else {}
+        code = "quota_exceeded" if isinstance(exc, getattr(env_services, "QuotaExceeded", ())) else "invalid"
+        return Response(_body(code, str(exc), fields), status=400)
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_fields(exc.detail)
         first = next(iter(fields.items()), ("", ["Invalid input."]))

@@ -113,8 +113,8 @@ class Progress:
     """Prints a run's events as they arrive: phases, each resource with a [done/total] counter and its time,
     Terraform's errors with file and line, and the outputs."""
 
-    def __init__(self, verbose=False, as_json=False):
-        self.verbose, self.as_json = verbose, as_json
+    def __init__(self, verbose=False, as_json=False, run_id=None):
+        self.verbose, self.as_json, self.run_id = verbose, as_json, run_id
         self.total = 0
         self.planned = set()
         self.done = set()
@@ -130,6 +130,9 @@ class Progress:
         kind, message, data = event.get("kind"), event.get("message", ""), event.get("data") or {}
         if kind == "status":
             click.echo(f"[{self._elapsed()}] ==> {message}")
+            if message == "awaiting_approval":
+                click.echo(f"             the plan waits for a decision: terrace run approve {self.run_id} "
+                           "(or reject); still following…")
         elif kind == "planned_change":
             # Terraform announces the planned changes again when applying the saved plan: count each once.
             if data.get("addr") not in self.planned:
@@ -163,7 +166,7 @@ class Progress:
 
 def follow_run(client, run_id, *, verbose=False, as_json=False, after=0):
     """Stream the run's events until it ends; returns the finished run."""
-    progress = Progress(verbose=verbose, as_json=as_json)
+    progress = Progress(verbose=verbose, as_json=as_json, run_id=run_id)
     for event in client.events(run_id, after=after):
         progress.show(event)
     return client.get(f"/runs/{run_id}/")
@@ -384,6 +387,20 @@ def env_destroy(ctx, environment, project, yes, wait, verbose, as_json):
         _finish(client, run, as_json)
 
 
+@env.command("extend")
+@click.argument("environment")
+@click.option("--hours", type=int, required=True, help="Expire this many hours from now.")
+@click.option("--project", help="Where to look the name up.")
+@click.pass_context
+@api_errors
+def env_extend(ctx, environment, hours, project):
+    """Move an environment's expiry (its owner or a project admin)."""
+    client = _client(ctx)
+    data = _resolve_environment(client, environment, project)
+    updated = client.post(f"/environments/{data['id']}/extend/", {"hours": hours})
+    click.echo(f"{updated['name']} now expires at {updated['expires_at']}.")
+
+
 @cli.group()
 def run():
     """Runs: show, logs, cancel."""
@@ -430,6 +447,28 @@ def run_logs(ctx, run_id, follow, after, verbose, as_json):
         if not page["events"] or len(page["events"]) < 1000:
             break
         after = page["next"]
+
+
+@run.command("approve")
+@click.argument("run_id", type=int)
+@click.option("--comment", default="", help="Why (kept in the audit log).")
+@click.pass_context
+@api_errors
+def run_approve(ctx, run_id, comment):
+    """Approve a plan that waits for a decision: the saved plan is applied."""
+    data = _client(ctx).post(f"/runs/{run_id}/approve/", {"comment": comment})
+    click.echo(f"run #{data['id']}: {data['status']}")
+
+
+@run.command("reject")
+@click.argument("run_id", type=int)
+@click.option("--comment", default="", help="Why (kept in the audit log).")
+@click.pass_context
+@api_errors
+def run_reject(ctx, run_id, comment):
+    """Reject a plan that waits for a decision: nothing is applied."""
+    data = _client(ctx).post(f"/runs/{run_id}/reject/", {"comment": comment})
+    click.echo(f"run #{data['id']}: {data['status']}")
 
 
 @run.command("cancel")

@@ -161,6 +161,21 @@ MATRIX.update({
     "api:environments-retry": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/retry/",
                                {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
                                 "outsider": 404, "anonymous": 401}),
+    # The owner (developer) or a project admin moves the expiry; the template sets no maximum here.
+    "api:environments-extend": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/extend/",
+                                {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 403,
+                                 "outsider": 404, "anonymous": 401}, {"hours": 24}),
+    # Project admins only, and only on a failed environment: this one is provisioning (400).
+    "api:environments-forget": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/forget/",
+                                {"org_admin": 400, "project_admin": 400, "developer": 403, "viewer": 403,
+                                 "outsider": 404, "anonymous": 401}, {}),
+    # The run is queued, not waiting for a decision: those who may decide get 400 with the reason.
+    "api:runs-approve": ("post", lambda o: f"/api/v1/runs/{o['run'].pk}/approve/",
+                         {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                          "outsider": 404, "anonymous": 401}, {"comment": "matrix"}),
+    "api:runs-reject": ("post", lambda o: f"/api/v1/runs/{o['run'].pk}/reject/",
+                        {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                         "outsider": 404, "anonymous": 401}, {"comment": "matrix"}),
     "api:runs-list": ("get", lambda o: "/api/v1/runs/", API_ALL),
     "api:runs-detail": ("get", lambda o: f"/api/v1/runs/{o['run'].pk}/", API_MEMBERS),
     "api:runs-events": ("get", lambda o: f"/api/v1/runs/{o['run'].pk}/events/", API_MEMBERS),
