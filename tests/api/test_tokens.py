@@ -141,3 +141,22 @@ def test_session_writes_need_csrf_but_tokens_do_not(developer, sandbox_version):
     assert browser.get("/api/v1/environments/").status_code == 200
     response = browser.post("/api/v1/environments/", {}, content_type="application/json")
     assert response.status_code == 403 and "CSRF" in response.json()["error"]["message"]
+
+
+def test_max_token_lifetime_setting_is_enforced(client, developer, settings):
+    settings.API_TOKEN_MAX_DAYS = 30
+    client.force_login(developer)
+    response = client.post("/account/api-tokens/", {"name": "forever", "expires_in": ""})
+    assert response.status_code == 400 and "within 30 days" in response.content.decode()
+    response = client.post("/account/api-tokens/", {"name": "month", "expires_in": "30"})
+    assert response.status_code == 200 and ApiToken.objects.filter(name="month").exists()
+
+
+def test_a_post_without_any_body_is_an_empty_object(client, developer, project, sandbox_version,
+                                                    django_capture_on_commit_callbacks):
+    """`curl -X POST …/cancel/` with no body and no content type works."""
+    with django_capture_on_commit_callbacks():
+        env, run = environment_create(developer, project, sandbox_version, "curl", {"app_name": "curl"})
+    _t, raw = api_token_create(developer, name="curl")
+    response = client.generic("POST", f"/api/v1/runs/{run.pk}/cancel/", headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 202 and response.json()["status"] == "canceled"
