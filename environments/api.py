@@ -43,13 +43,23 @@ def _validated(serializer_class, data):
 class TemplateVersionSerializer(serializers.ModelSerializer):
     template = serializers.IntegerField(source="template_id", read_only=True)
     template_slug = serializers.CharField(source="template.slug", read_only=True)
-    variables = serializers.JSONField(help_text="The variable schema parsed from variables.tf.")
+    variables = serializers.SerializerMethodField(help_text="The variable schema parsed from variables.tf "
+                                                            "(defaults of sensitive variables left out).")
     outputs = serializers.JSONField(help_text="The outputs declared in outputs.tf.")
 
     class Meta:
         model = TemplateVersion
         fields = ["id", "template", "template_slug", "version", "state", "source", "source_ref", "variables",
                   "outputs", "changelog", "created_at"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_variables(self, version):
+        return _public_variables(version.variables)
+
+
+def _public_variables(variables):
+    """The variable schema without the default values of sensitive variables (secrets never leave)."""
+    return [dict(v, default=None) if v.get("sensitive") and "default" in v else v for v in variables]
 
 
 class TemplateVersionBriefSerializer(serializers.ModelSerializer):

@@ -225,3 +225,16 @@ def test_import_a_catalogue_folder(api_as, project_admin, developer, project):
     assert missing.status_code == 400 and "catalog" in missing.json()["error"]["fields"]
     traversal = api_as(project_admin).post("/api/v1/templates/import/", {"project": "team-a", "catalog": "../x"})
     assert traversal.status_code == 400 and "catalog" in traversal.json()["error"]["fields"]
+
+
+def test_version_schema_never_shows_a_sensitive_default(api_as, developer, project, sandbox_version):
+    from environments.models import TemplateVersion
+
+    variables = [dict(v) for v in sandbox_version.variables]
+    secret = next(v for v in variables if v.get("sensitive"))
+    secret["default"], secret["has_default"] = "default-secret-xyz", True
+    TemplateVersion.objects.filter(pk=sandbox_version.pk).update(variables=variables)
+    response = api_as(developer).get(f"/api/v1/template-versions/{sandbox_version.pk}/")
+    assert response.status_code == 200 and "default-secret-xyz" not in response.content.decode()
+    shown = next(v for v in response.json()["variables"] if v["name"] == secret["name"])
+    assert shown["sensitive"] is True and shown["default"] is None and shown["has_default"] is True
