@@ -369,7 +369,7 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         if not has_perm(request.user, perms.TEMPLATE_MANAGE, project):
             raise PermissionDenied("You may not manage templates of this project.")
         folder = settings.CATALOG_DIR / data["catalog"]
-        if not (folder.is_dir() and (folder / "variables.tf").exists() or (folder / "main.tf").exists()):
+        if not (folder.is_dir() and any(folder.glob("*.tf"))):
             raise ApiError("No such catalogue folder.", fields={"catalog": ["No such catalogue folder."]})
         try:
             version = services.template_import_catalog(project, folder, publish=data["publish"], actor=request.user)
