@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from environments.services import environment_create
 from rbac.models import ApiToken, AuditEvent
-from rbac.tokens import api_token_create
+from rbac.tokens import api_token_create, api_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +160,18 @@ def test_a_post_without_any_body_is_an_empty_object(client, developer, project, 
     _t, raw = api_token_create(developer, name="curl")
     response = client.generic("POST", f"/api/v1/runs/{run.pk}/cancel/", headers={"Authorization": f"Bearer {raw}"})
     assert response.status_code == 202 and response.json()["status"] == "canceled"
+
+
+def test_tokens_never_reach_the_logs(client, developer, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    token, raw = api_token_create(developer, name="quiet")
+    assert _get(client, raw).status_code == 200
+    assert _get(client, raw + "x").status_code == 401
+    assert client.get("/api/v1/environments/", {"page_size": "bad"},
+                      headers={"Authorization": f"Bearer {raw}"}).status_code == 400
+    api_token_revoke(developer, token)
+    assert _get(client, raw).status_code == 401
+    assert caplog.records, "requests were logged"
+    assert raw not in caplog.text and raw.split("_")[-1] not in caplog.text
