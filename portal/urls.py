@@ -20,4 +20,7 @@ urlpatterns = [
     path("api/v1/", include((api.urlpatterns(), "api"))),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("rbac.scim.urls")),
 ]
+
+handler500 = "portal.middleware.server_error"

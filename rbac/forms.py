@@ -126,3 +126,11 @@ class ProjectQuotaForm(ServiceErrorsMixin, forms.Form):
         min_value=0, required=False, label="Active environments per person",
         help_text="Counted by owner. Empty: no limit.",
     )
+
+
+class ScimTokenForm(forms.Form):
+    """A new SCIM bearer token for an identity provider."""
+
+    name = forms.CharField(
+        max_length=200, label="Name", help_text="Which identity provider uses it, e.g. “Okta production”.",
+    )

@@ -223,15 +223,15 @@ def live_worker(django_db_setup, django_db_blocker, terraform_cli_config, live_p
 class Portal:
     """The ASGI portal served by uvicorn (live streams need a real ASGI server)."""
 
-    def __init__(self, terraform_cli_config, tmp):
+    def __init__(self, terraform_cli_config, tmp, extra_env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tmp) / "portal.log"
+        self.log_path = Path(tmp) / f"portal-{self.port}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port",
              str(self.port), "--timeout-graceful-shutdown", "1"],
-            cwd=ROOT, env=_process_env(terraform_cli_config), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_process_env(terraform_cli_config, extra_env), stdout=self.log, stderr=subprocess.STDOUT,
         )
 
         def up():
@@ -250,6 +250,9 @@ class Portal:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+    def output(self):
+        return self.log_path.read_text()
 
 
 @pytest.fixture(scope="session")

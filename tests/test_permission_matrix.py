@@ -31,6 +31,12 @@ PUBLIC = {
         "account_confirm_login_code", "account_request_login_code", "account_confirm_password_reset_code",
         "account_change_phone", "account_verify_phone",
     )},
+    # SCIM 2.0: authenticated by a SCIM bearer token only, never by a session (a signed-in org admin gets 401
+    # too); tokens, 401s and revocation are tested in tests/rbac/test_scim_auth.py.
+    **{f"scim:{name}": "SCIM endpoint, bearer-token authenticated" for name in (
+        "root", "service_provider_config", "resource_types", "resource_type", "schemas", "schema", "users",
+        "users_search", "user", "groups", "groups_search", "group", "search", "bulk", "me", "not_found",
+    )},
 }
 
 # name -> (method, url builder, {persona: expected status})
@@ -108,10 +114,16 @@ MATRIX = {
     # Empty limits posted: org admins save "no limit" and are sent back; project admins may not.
     "rbac:project_quota": ("post", lambda o: "/admin-portal/projects/team-a/quota/",
                            MANAGERS_200 | {"org_admin": 302, "project_admin": 403}),
+    # Not an object page: people who administer nothing get 403, as on the project list.
+    "rbac:audit": ("get", lambda o: "/admin-portal/audit/", MANAGERS_200 | {"outsider": 403}),
+    "rbac:audit_export": ("get", lambda o: "/admin-portal/audit/export.csv", MANAGERS_200 | {"outsider": 403}),
     "rbac:groups": ("get", lambda o: "/admin-portal/groups/", ORG_ONLY),
     "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
                            ORG_ONLY | {"org_admin": 404}),
+    # SCIM token administration (org admins only); token 0 does not exist, so nothing is revoked.
+    "rbac:scim_tokens": ("get", lambda o: "/admin-portal/scim-tokens/", ORG_ONLY),
+    "rbac:scim_token_revoke": ("post", lambda o: "/admin-portal/scim-tokens/0/revoke/", ORG_ONLY | {"org_admin": 404}),
     "onboard": ("get", lambda o: "/admin-portal/onboard/", ORG_ONLY),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
