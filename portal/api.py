@@ -102,13 +102,14 @@ class ApiError(exceptions.APIException):
 
 
 def flatten_fields(detail, prefix=""):
-    """DRF's nested error detail as {"a.b.0.c": [messages]}."""
+    """DRF's nested error detail as {"a.b.0.c": [messages]}; errors about no one field go under "__all__"."""
     out = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = prefix if key == "non_field_errors" and not prefix else (f"{prefix}.{key}" if prefix else str(key))
             if key == "non_field_errors":
                 name = prefix or "__all__"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             for k, v in flatten_fields(value, name).items():
                 out.setdefault(k, []).extend(v)
     elif isinstance(detail, list):

@@ -238,3 +238,11 @@ def test_version_schema_never_shows_a_sensitive_default(api_as, developer, proje
     assert response.status_code == 200 and "default-secret-xyz" not in response.content.decode()
     shown = next(v for v in response.json()["variables"] if v["name"] == secret["name"])
     assert shown["sensitive"] is True and shown["default"] is None and shown["has_default"] is True
+
+
+def test_nested_errors_flatten_to_dotted_paths():
+    from portal.api import flatten_fields
+
+    assert flatten_fields({"variables": {"size": {"cpu": ["bad"]}}, "tags": [{}, {"k": ["no"]}],
+                           "non_field_errors": ["whole"]}) == {
+        "variables.size.cpu": ["bad"], "tags.1.k": ["no"], "__all__": ["whole"]}
