@@ -8,14 +8,15 @@ from rbac import permissions as perms
 from rbac.models import Project
 from rbac.scoping import scope
 
-EXPIRY_CHOICES = [("30", "30 days"), ("7", "7 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
+EXPIRY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
 
 class ApiTokenForm(forms.Form):
     """A new personal API token: a name, an optional expiry and an optional project to limit it to."""
 
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. 'CI pipeline' or 'my laptop'.")
-    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires in")
+    # Expiring by default: a forgotten token should not live forever.
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires in", initial="30")
     project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False,
                                      empty_label="All my projects",
                                      help_text="A token limited to one project can see and change nothing else.")

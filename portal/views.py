@@ -58,27 +58,35 @@ def onboard(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_tokens(request):
-    """List the user's API tokens and create one; a new token is shown on this response only, never again."""
+    """List the user's API tokens and create one. A new token is shown once: the POST stores it in the session
+    and redirects (so a reload cannot create a second token), and the next GET takes it out of the session."""
     from portal.forms import ApiTokenForm
     from rbac.tokens import api_token_create, api_token_list
 
     form = ApiTokenForm(request.POST or None, user=request.user)
-    created = None
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            data = form.cleaned_data
             token, raw = api_token_create(request.user, name=data["name"], project=data["project"],
                                           expires_at=data["expires_at"], ip=request.META.get("REMOTE_ADDR"))
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            created = {"token": token, "raw": raw}
-            form = ApiTokenForm(user=request.user)
+            request.session[_NEW_TOKEN] = {"id": token.pk, "raw": raw}
+            return redirect("api_tokens")
+    created = None
+    shown = request.session.pop(_NEW_TOKEN, None) if request.method == "GET" else None
+    if shown:
+        token = api_token_list(request.user).filter(pk=shown["id"]).first()
+        created = {"token": token, "raw": shown["raw"]} if token else None
     response = render(request, "portal/api_tokens.html", {
         "form": form, "tokens": api_token_list(request.user), "created": created,
-    }, status=400 if request.method == "POST" and created is None else 200)
+    }, status=400 if request.method == "POST" else 200)
     response["Cache-Control"] = "no-store"  # the page may hold a freshly created token
     return response
+
+
+_NEW_TOKEN = "api_token_created"
 
 
 @login_required

@@ -20,11 +20,13 @@ def test_token_page_shows_a_new_token_once_and_stores_only_its_hash(client, deve
     client.force_login(developer)
     response = client.post("/account/api-tokens/", {"name": "CI pipeline", "expires_in": "30",
                                                     "project": project.pk})
-    assert response.status_code == 200
+    assert response.status_code == 302, "post/redirect/get: a reload cannot create a second token"
+    response = client.get(response["Location"])
     token = ApiToken.objects.get(user=developer)
     raw = response.context["created"]["raw"]
     assert raw.startswith(f"trc_{token.prefix}_") and raw in response.content.decode()
     assert response["Cache-Control"] == "no-store"
+    assert "api_token_created" not in client.session, "taken out of the session once shown"
     assert token.token_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in str(ApiToken.objects.filter(pk=token.pk).values().get())
     assert token.project == project and timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
@@ -149,7 +151,7 @@ def test_max_token_lifetime_setting_is_enforced(client, developer, settings):
     response = client.post("/account/api-tokens/", {"name": "forever", "expires_in": ""})
     assert response.status_code == 400 and "within 30 days" in response.content.decode()
     response = client.post("/account/api-tokens/", {"name": "month", "expires_in": "30"})
-    assert response.status_code == 200 and ApiToken.objects.filter(name="month").exists()
+    assert response.status_code == 302 and ApiToken.objects.filter(name="month").exists()
 
 
 def test_a_post_without_any_body_is_an_empty_object(client, developer, project, sandbox_version,
