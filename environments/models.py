@@ -45,6 +45,16 @@ class Template(models.Model):
         null=True, blank=True, help_text="A run taking longer is interrupted; empty: the RUN_TIMEOUT_SECONDS setting."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # --- Template management (sources, policy) -------------------------------------------------------------
+    # Per-variable policy set by the platform team; see environments.policy for the shape.
+    variable_policy = models.JSONField(default=dict, blank=True)
+    # The Git repository new versions are imported from by default, and its credential (a deploy key or
+    # an access token), Fernet-encrypted, write-only: never shown after being set.
+    git_url = models.CharField(max_length=500, blank=True)
+    git_path = models.CharField(max_length=300, blank=True)
+    git_credential_kind = models.CharField(max_length=10, blank=True, choices=[
+        ("", "None (public repository)"), ("ssh_key", "SSH deploy key"), ("token", "HTTPS access token")])
+    git_credential = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -75,13 +85,40 @@ class TemplateVersion(models.Model):
     outputs = models.JSONField(default=list)
     changelog = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # --- Template management (sources, lifecycle) ----------------------------------------------------------
+    # Git: repository URL, subdirectory and the commit the ref resolved to at import (source_ref keeps the
+    # ref as asked for). Upload: the archive's file name is in source_ref.
+    source_url = models.CharField(max_length=500, blank=True)
+    source_path = models.CharField(max_length=300, blank=True)
+    resolved_commit = models.CharField(max_length=64, blank=True)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    published_at = models.DateTimeField(null=True, blank=True)
+    deprecated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")]
 
+    @property
+    def sort_key(self):
+        """Version order: numeric parts compared as numbers ("1.10.0" after "1.9.2"), then creation time."""
+        return version_key(self.version), self.created_at
+
     def __str__(self):
         return f"{self.template.name} {self.version}"
+
+
+def version_key(text):
+    """A sortable key for a version string: numbers as numbers, other parts as text; a pre-release
+    ("2.0.0-rc1") sorts before its release, build metadata ("+abc") is ignored, as in semantic versioning."""
+    import re
+
+    def parts(value):
+        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-]", value) if p)
+
+    release, _, pre = text.split("+", 1)[0].partition("-")
+    return parts(release), (0, parts(pre)) if pre else (1, ())
 
 
 class TemplateShare(models.Model):
@@ -336,3 +373,60 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# --- Template management: environment updates and bulk upgrades ---------------------------------------------
+
+class UpgradeBatch(models.Model):
+    """A bulk upgrade: a platform admin moves several environments to one published version at once.
+
+    Each environment gets its own EnvironmentUpdate (plan, then apply after the single approval); a failure
+    stays with its environment.
+    """
+
+    scope_project_field = "target_version__template__project"
+
+    target_version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # Environments that could not even be planned: {environment id: why}.
+    errors = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class EnvironmentUpdate(models.Model):
+    """A requested change to an environment (new template version and/or variables), carried by one apply run
+    that stops after its plan. The environment keeps its pinned version and values until the run succeeds."""
+
+    # Only `applied` is written after creation (by the worker, with the switch of the environment); any other
+    # end is the run's own status (failed, discarded, canceled, errored): see `outcome`.
+    PENDING, APPLIED = "pending", "applied"
+    STATUS_CHOICES = [(PENDING, "Pending"), (APPLIED, "Applied")]
+
+    scope_project_field = "environment__project"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="updates")
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="update")
+    batch = models.ForeignKey(UpgradeBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="updates")
+    from_version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="+")
+    variables = models.JSONField(default=dict)
+    secret_variables = models.TextField(blank=True)
+    # Names of the variables whose value changes (never the values: some are sensitive).
+    changed = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def outcome(self):
+        """applied, or the run's status while it is not (queued, planning, awaiting_approval, ..., failed)."""
+        return self.APPLIED if self.status == self.APPLIED else self.run.status

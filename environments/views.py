@@ -64,8 +64,10 @@ def environment_new(request):
         raise PermissionDenied("You may not create environments in any project.")
     versions = selectors.template_versions_for_project(request.user, project)
     latest = {}
-    for version in versions:  # ordered newest first per template
-        latest.setdefault(version.template_id, version)
+    for version in versions:  # the highest published version number of each template
+        current = latest.get(version.template_id)
+        if current is None or version.sort_key > current.sort_key:
+            latest[version.template_id] = version
     return render(request, "environments/new.html", {"project": project, "versions": list(latest.values())})
 
 
@@ -83,6 +85,8 @@ def environment_create(request, version_id):
                 request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
                 lifetime_hours=form.cleaned_data.get("lifetime_hours"), ip=_client_ip(request),
             )
+        except services.PolicyViolation as exc:
+            form.add_policy_errors(exc.errors)
         except services.InvalidRequest as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
@@ -110,6 +114,10 @@ def environment_detail(request, pk):
         "can_retry": environment.status == Environment.FAILED
         and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         "template_available": selectors.template_available_in(environment),
+        # Template management: a newer published version, and who may update.
+        "update_available": selectors.environment_update_available(environment),
+        "can_update": environment.status in (Environment.READY, Environment.FAILED)
+        and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         **_state_context(request.user, environment),
         **_leftover_context(request.user, environment, runs),
         "can_extend": environment.status != Environment.DESTROYED

@@ -15,7 +15,7 @@ from django.utils import timezone
 from environments import crypto
 from environments.models import Environment, Run
 from environments.runs import TransitionRefused, run_claim, run_transition
-from environments.services import environment_secret_values, snapshot_extract
+from environments.services import environment_update_applied, run_inputs, snapshot_extract
 from tasks.runner import process
 from tasks.runner.events import parse_line, redact_outputs
 from tasks.runner.masking import Masker
@@ -38,8 +38,9 @@ class Execution:
     def __init__(self, run):
         self.run = run
         self.environment = run.environment
-        secret_values = environment_secret_values(self.environment)
-        self.variables = {**self.environment.variables, **secret_values}
+        # An update run applies its target version and values; the environment switches only on success.
+        self.version, clear_values, secret_values = run_inputs(run)
+        self.variables = {**clear_values, **secret_values}
         self.masker = Masker(secret_values.values())
         self.sink = EventSink(run.pk, self.masker)
         self.workdir = Path(settings.RUNS_DIR) / f"run-{run.pk}-{secrets.token_hex(4)}"
@@ -86,7 +87,7 @@ class Execution:
     # -- steps -------------------------------------------------------------------------------------------
     def prepare(self):
         self.workdir.mkdir(parents=True, mode=0o700)
-        snapshot_extract(self.environment.template_version.snapshot, self.workdir)
+        snapshot_extract(self.version.snapshot, self.workdir)
         path = self.workdir / TFVARS_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -125,6 +126,7 @@ class Execution:
             self.final_outputs = self.outputs()
             self.sink.add("outputs", "Outputs", {"phase": "apply", "outputs": self.final_outputs})
         Environment.objects.filter(pk=self.environment.pk).update(outputs=self.final_outputs)
+        environment_update_applied(self.run)
         self.finish(Run.SUCCEEDED, exit_code=0)
 
     def wait_for_decision(self):
