@@ -15,11 +15,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from environments import schema as tf_schema
 from environments import selectors, services, streams
-from environments.forms import FIELD_PREFIX, EnvironmentForm
+from environments.forms import FIELD_PREFIX, EnvironmentForm, EnvironmentUpdateForm
 from environments.models import Environment, Run, Template, TemplateVersion
 from portal.api import ApiError, ApiView, StrictInputSerializer, query_params
 from portal.api_base import bearer, token_user
@@ -49,8 +49,8 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TemplateVersion
-        fields = ["id", "template", "template_slug", "version", "state", "source", "source_ref", "variables",
-                  "outputs", "changelog", "created_at"]
+        fields = ["id", "template", "template_slug", "version", "state", "source", "source_ref", "source_url",
+                  "source_path", "resolved_commit", "variables", "outputs", "changelog", "created_at", "published_at"]
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_variables(self, version):
@@ -112,7 +112,43 @@ class TemplateImportSerializer(StrictInputSerializer):
     project = serializers.SlugField(max_length=63, help_text="The project that will own the template.")
     catalog = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
                                      help_text="A folder of the bundled catalogue, e.g. hello-sandbox.")
-    publish = serializers.BooleanField(default=True)
+    publish = serializers.BooleanField(default=False, help_text="Publish the imported version at once.")
+
+
+class TemplateCreateSerializer(StrictInputSerializer):
+    project = serializers.SlugField(max_length=63, help_text="The project that will own the template.")
+    slug = serializers.SlugField(max_length=100)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    category = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    icon = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+
+
+class GitImportSerializer(StrictInputSerializer):
+    version = serializers.CharField(max_length=50, help_text="The new version's name, e.g. 1.2.0.")
+    ref = serializers.CharField(required=False, allow_blank=True, default="", max_length=200,
+                                help_text="Branch, tag or commit (default: the repository's HEAD).")
+    url = serializers.CharField(required=False, max_length=500,
+                                help_text="Repository URL (default: the one set on the template).")
+    path = serializers.CharField(required=False, allow_blank=True, max_length=300,
+                                 help_text="Folder inside the repository (default: the template's).")
+    changelog = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+
+
+class UploadImportSerializer(serializers.Serializer):
+    archive = serializers.FileField(help_text="A .zip or .tar.gz of the module.")
+    version = serializers.CharField(max_length=50)
+    path = serializers.CharField(required=False, allow_blank=True, default="", max_length=300,
+                                 help_text="Folder inside the archive holding the module.")
+    changelog = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+
+
+class EnvironmentUpdateSerializer(StrictInputSerializer):
+    version = serializers.CharField(required=False, max_length=50,
+                                    help_text="Target version of the environment's template (default: its current).")
+    template_version = serializers.IntegerField(required=False, min_value=1, help_text="Or the version's id.")
+    variables = serializers.DictField(child=serializers.JSONField(), required=False, default=dict,
+                                      help_text="Values to change; others keep their current value.")
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -282,6 +318,14 @@ class EventsQuerySerializer(serializers.Serializer):
 
 # --- Templates -----------------------------------------------------------------------------------------
 
+def _project_field(request, slug):
+    """The project a body names, among those the user can see (else a field error: no existence leak)."""
+    project = selectors.project_list(request.user).filter(slug=slug).first()
+    if project is None:
+        raise ApiError("No such project.", fields={"project": ["No such project (or not visible to you)."]})
+    return project
+
+
 def _versions_prefetch(queryset):
     from django.db.models import Prefetch
 
@@ -358,23 +402,68 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         template = self.get_queryset().get(pk=pk)
         return Response(TemplateDetailSerializer(template, context={"request": request}).data)
 
+    def _managed(self, request, pk):
+        """A visible template (404 otherwise) that the user may manage (403 before the body is read, like
+        sharing; the import services check again)."""
+        template = get_object_or_404(selectors.template_list(request.user), pk=pk)
+        if not has_perm(request.user, perms.TEMPLATE_MANAGE, template.project):
+            raise PermissionDenied("You may not manage templates of this project.")
+        return template
+
+    @extend_schema(request=TemplateCreateSerializer, responses={201: TemplateSerializer})
+    def create(self, request):
+        """A new, empty template owned by a project (import its versions next)."""
+        data = _validated(TemplateCreateSerializer, request.data)
+        project = _project_field(request, data["project"])
+        template = services.template_create(request.user, project, slug=data["slug"], name=data["name"],
+                                            description=data["description"], category=data["category"],
+                                            icon=data["icon"], ip=_ip(request))
+        template = self.get_queryset().get(pk=template.pk)
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=GitImportSerializer, responses={201: TemplateVersionSerializer},
+                   operation_id="templates_import_git")
+    @action(detail=True, methods=["post"], url_path="versions/git", url_name="import-git")
+    def import_git(self, request, pk=None):
+        """Import a Git ref as a new draft version (records the resolved commit)."""
+        template = self._managed(request, pk)
+        data = _validated(GitImportSerializer, request.data)
+        version = services.template_version_import_git(
+            request.user, template, version=data["version"], ref=data["ref"], url=data.get("url"),
+            path=data.get("path"), changelog=data["changelog"], ip=_ip(request))
+        return Response(TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request={"multipart/form-data": UploadImportSerializer}, responses={201: TemplateVersionSerializer},
+                   operation_id="templates_import_upload")
+    @action(detail=True, methods=["post"], url_path="versions/upload", url_name="import-upload",
+            parser_classes=[MultiPartParser])
+    def import_upload(self, request, pk=None):
+        """Import an uploaded .zip / .tar.gz as a new draft version (every entry checked)."""
+        from environments.template_views import MAX_UPLOAD
+
+        template = self._managed(request, pk)
+        data = _validated(UploadImportSerializer, request.data)
+        upload = data["archive"]
+        if upload.size > MAX_UPLOAD:
+            raise ApiError(f"{upload.name}: larger than {MAX_UPLOAD // (1024 * 1024)} MiB.",
+                           fields={"archive": [f"Larger than {MAX_UPLOAD // (1024 * 1024)} MiB."]})
+        version = services.template_version_import_archive(
+            request.user, template, filename=upload.name, data=upload.read(), version=data["version"],
+            path=data["path"], changelog=data["changelog"], ip=_ip(request))
+        return Response(TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(request=TemplateImportSerializer, responses={201: TemplateVersionSerializer})
     @action(detail=False, methods=["post"], url_path="import")
     def import_catalog(self, request):
-        """Import a folder of the bundled catalogue as a template version of a project."""
+        """Import a folder of the bundled catalogue as a (draft, unless `publish`) version of a project's template."""
         data = _validated(TemplateImportSerializer, request.data)
-        project = selectors.project_list(request.user).filter(slug=data["project"]).first()
-        if project is None:
-            raise ApiError("No such project.", fields={"project": ["No such project (or not visible to you)."]})
-        if not has_perm(request.user, perms.TEMPLATE_MANAGE, project):
-            raise PermissionDenied("You may not manage templates of this project.")
+        project = _project_field(request, data["project"])
         folder = settings.CATALOG_DIR / data["catalog"]
         if not (folder.is_dir() and any(folder.glob("*.tf"))):
             raise ApiError("No such catalogue folder.", fields={"catalog": ["No such catalogue folder."]})
-        try:
-            version = services.template_import_catalog(project, folder, publish=data["publish"], actor=request.user)
-        except tf_schema.SchemaError as exc:
-            raise ApiError(str(exc), fields={"catalog": [str(exc)]})
+        version = services.template_version_import_folder(request.user, project, folder, ip=_ip(request))
+        if data["publish"] and version.state == TemplateVersion.DRAFT:
+            version = services.template_version_publish(request.user, version, ip=_ip(request))
         return Response(TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -401,6 +490,23 @@ class TemplateVersionViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(TemplateVersionSerializer(page, many=True).data)
 
+    def _transition(self, request, pk, service):
+        version = get_object_or_404(self.get_queryset(), pk=pk)
+        version = service(request.user, version, ip=_ip(request))
+        return Response(TemplateVersionSerializer(version).data)
+
+    @extend_schema(request=None, responses=TemplateVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        """draft → published: new environments may use it; older environments see "update available"."""
+        return self._transition(request, pk, services.template_version_publish)
+
+    @extend_schema(request=None, responses=TemplateVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def deprecate(self, request, pk=None):
+        """published → deprecated: existing environments keep working; no new ones."""
+        return self._transition(request, pk, services.template_version_deprecate)
+
 
 # --- Environments --------------------------------------------------------------------------------------
 
@@ -413,21 +519,41 @@ def _as_form_text(value):
     return json.dumps(value)
 
 
-def validate_environment_input(version, name, variables):
-    """(name, values) through the Create Environment form; its errors as API field paths."""
-    known = {v["name"] for v in version.variables}
-    errors = {f"variables.{key}": ["This template has no such variable."] for key in variables if key not in known}
-    data = {"name": name}
-    data.update({FIELD_PREFIX + key: _as_form_text(value) for key, value in variables.items() if key in known})
-    form = EnvironmentForm(version, data)
+def _form_errors(form, variables):
+    """The form's errors, plus values it has no field for, as API field paths (`variables.<name>`)."""
+    errors = {}
+    for key in variables:
+        if FIELD_PREFIX + key not in form.fields:
+            known = any(v["name"] == key for v in form.version.variables)
+            errors[f"variables.{key}"] = ["Set by the platform; it cannot be given." if known
+                                          else "This template has no such variable."]
+        elif form.fields[FIELD_PREFIX + key].disabled:
+            errors[f"variables.{key}"] = ["Locked by the platform team; it cannot be changed."]
     if not form.is_valid():
         for field, messages in form.errors.items():
             path = f"variables.{field[len(FIELD_PREFIX):]}" if field.startswith(FIELD_PREFIX) else field
             errors.setdefault(path, []).extend(messages)
     if errors:
         first_path, first = next(iter(errors.items()))
-        raise ApiError(f"{first_path}: {first[0]}", fields=errors)
+        raise ApiError(first[0] if first_path == "__all__" else f"{first_path}: {first[0]}", fields=errors)
+
+
+def _form_data(variables):
+    return {FIELD_PREFIX + key: _as_form_text(value) for key, value in variables.items()}
+
+
+def validate_environment_input(version, name, variables):
+    """(name, values) through the Create Environment form; its errors as API field paths."""
+    form = EnvironmentForm(version, {"name": name, **_form_data(variables)})
+    _form_errors(form, variables)
     return form.cleaned_data["name"], form.cleaned_data["values"]
+
+
+def validate_update_input(version, environment, variables):
+    """Values through the Update form (unset ones keep their current value); errors as API field paths."""
+    form = EnvironmentUpdateForm(version, _form_data(variables), environment=environment)
+    _form_errors(form, variables)
+    return form.cleaned_data["values"]
 
 
 @extend_schema(tags=["environments"])
@@ -492,8 +618,8 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
             environment, run = services.environment_create(request.user, project, version, name, values,
                                                            lifetime_hours=data.get("lifetime_hours"), ip=_ip(request))
         except services.InvalidRequest as exc:
-            if isinstance(exc, getattr(services, "QuotaExceeded", ())):
-                raise
+            if isinstance(exc, (services.QuotaExceeded, services.PolicyViolation)):
+                raise  # the exception handler gives them their code and field paths
             field = getattr(exc, "field", None) or ("name" if "named" in str(exc) else None)
             raise ApiError(str(exc), fields={field: [str(exc)]} if field else {})
         environment = self.get_queryset().get(pk=environment.pk)
@@ -518,6 +644,29 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
     def retry(self, request, pk=None):
         """Run apply again on a failed environment (same version and variables)."""
         return self._queue(request, pk, services.environment_retry)
+
+    @extend_schema(request=EnvironmentUpdateSerializer, responses={202: RunSerializer},
+                   operation_id="environments_update")
+    @action(detail=True, methods=["post"], url_path="update", url_name="update")
+    def update_environment(self, request, pk=None):
+        """Change variables and/or move to another version of its template. The plan waits for confirmation
+        (POST /runs/{id}/approve/ once you have seen it), then is applied."""
+        environment = get_object_or_404(self.get_queryset(), pk=pk)
+        data = _validated(EnvironmentUpdateSerializer, request.data)
+        versions = TemplateVersion.objects.filter(template=environment.template_version.template_id)
+        if data.get("template_version"):
+            version, field = versions.filter(pk=data["template_version"]).first(), "template_version"
+        elif data.get("version"):
+            version, field = versions.filter(version=data["version"]).first(), "version"
+        else:
+            version, field = environment.template_version, None
+        if version is None:
+            raise ApiError("No such version of this environment's template.",
+                           fields={field: ["No such version of this environment's template."]})
+        values = validate_update_input(version, environment, data["variables"])
+        update = services.environment_update_request(request.user, environment, version, values, ip=_ip(request))
+        run = selectors.run_list(request.user).get(pk=update.run_id)
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ExtendSerializer, responses=EnvironmentSerializer)
     @action(detail=True, methods=["post"])

@@ -145,9 +145,12 @@ def exception_handler(exc, context):
     if isinstance(exc, rbac_services.InvalidRequest):
         fields = {exc.field: [str(exc)]} if getattr(exc, "field", None) else {}
         return Response(_body("invalid", str(exc), fields), status=400)
+    if isinstance(exc, env_services.PolicyViolation):
+        fields = {(f"variables.{name}" if name else "__all__"): [message] for name, message in exc.errors.items()}
+        return Response(_body("invalid", str(exc), fields), status=400)
     if isinstance(exc, env_services.InvalidRequest):
         fields = {exc.field: [str(exc)]} if getattr(exc, "field", None) else {}
-        code = "quota_exceeded" if isinstance(exc, getattr(env_services, "QuotaExceeded", ())) else "invalid"
+        code = "quota_exceeded" if isinstance(exc, env_services.QuotaExceeded) else "invalid"
         return Response(_body(code, str(exc), fields), status=400)
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_fields(exc.detail)

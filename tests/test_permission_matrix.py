@@ -218,6 +218,28 @@ MATRIX.update({
                                      {"org_admin": 201, "project_admin": 201, "developer": 403, "viewer": 403,
                                       "outsider": 400, "anonymous": 401},
                                      {"project": "team-a", "catalog": "hello-sandbox", "publish": False}),
+    # Importing needs template.manage in the owning project (genai): only the org admin passes, then the source
+    # is refused (file:// URLs are off by default: 400; a JSON body to the multipart upload: 415).
+    "api:templates-import-git": ("post", lambda o: f"/api/v1/templates/{o['version'].template.pk}/versions/git/",
+                                 {"org_admin": 400, "project_admin": 403, "developer": 403, "viewer": 403,
+                                  "outsider": 404, "anonymous": 401},
+                                 {"version": "9.0.0", "url": "file:///nonexistent"}),
+    "api:templates-import-upload": ("post",
+                                    lambda o: f"/api/v1/templates/{o['version'].template.pk}/versions/upload/",
+                                    {"org_admin": 415, "project_admin": 403, "developer": 403, "viewer": 403,
+                                     "outsider": 404, "anonymous": 401}, {"version": "9.0.0"}),
+    # The version is already published: the org admin (template.manage in genai) gets 400, others 403.
+    "api:template-versions-publish": ("post", lambda o: f"/api/v1/template-versions/{o['version'].pk}/publish/",
+                                      {"org_admin": 400, "project_admin": 403, "developer": 403, "viewer": 403,
+                                       "outsider": 404, "anonymous": 401}),
+    "api:template-versions-deprecate": ("post",
+                                        lambda o: f"/api/v1/template-versions/{o['version'].pk}/deprecate/",
+                                        {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403,
+                                         "outsider": 404, "anonymous": 401}),
+    # The environment is still provisioning: those who may update it get 400 with the reason.
+    "api:environments-update": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/update/",
+                                {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                                 "outsider": 404, "anonymous": 401}, {"variables": {"replicas": 3}}),
     "api:template-versions-list": ("get", lambda o: "/api/v1/template-versions/", API_ALL),
     "api:template-versions-detail": ("get", lambda o: f"/api/v1/template-versions/{o['version'].pk}/",
                                      API_MEMBERS),

@@ -98,3 +98,51 @@ def test_forget_is_for_project_admins_on_failed_environments(api_as, developer, 
     done = api_as(project_admin).post(url, {"note": "deleted by hand"})
     assert done.status_code == 200 and done.json()["status"] == "destroyed"
     assert "deleted by hand" in done.json()["status_reason"]
+
+
+@pytest.fixture
+def ready_env(developer, project, sandbox_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        env, run = environment_create(developer, project, sandbox_version, "ready", {"app_name": "ready-app"})
+    run_claim(run.pk, "w")
+    run_transition(run, Run.APPLYING)
+    run_transition(run, Run.SUCCEEDED, exit_code=0)
+    env.refresh_from_db()
+    assert env.status == Environment.READY
+    return env
+
+
+def test_update_variables_plans_and_waits_for_the_requesters_confirmation(
+        api_as, ready_env, developer, viewer, outsider, django_capture_on_commit_callbacks):
+    url = f"/api/v1/environments/{ready_env.pk}/update/"
+    assert api_as(outsider).post(url, {"variables": {"replicas": 3}}).status_code == 404
+    assert api_as(viewer).post(url, {"variables": {"replicas": 3}}).status_code == 403
+    bad = api_as(developer).post(url, {"variables": {"replicas": 9, "nope": 1}})
+    assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {"variables.replicas", "variables.nope"}
+    same = api_as(developer).post(url, {"variables": {"app_name": "ready-app"}})
+    assert same.status_code == 400 and "Nothing to change" in same.json()["error"]["message"]
+    unknown = api_as(developer).post(url, {"version": "9.9.9"})
+    assert unknown.status_code == 400 and list(unknown.json()["error"]["fields"]) == ["version"]
+    with django_capture_on_commit_callbacks():
+        queued = api_as(developer).post(url, {"variables": {"replicas": 3}})
+    assert queued.status_code == 202, queued.json()
+    run = queued.json()
+    assert run["operation"] == "apply" and run["gate"] == "confirmation" and run["status"] == "queued"
+    again = api_as(developer).post(url, {"variables": {"replicas": 4}})
+    assert again.status_code == 400 and "ready or failed" in again.json()["error"]["message"]
+    assert AuditEvent.objects.filter(action="environment.update", object_id=str(ready_env.pk)).exists()
+
+
+def test_template_policy_errors_map_to_variable_paths(api_as, ready_env, developer, platform_admin,
+                                                      sandbox_version):
+    from environments.services import template_policy_set
+
+    template_policy_set(platform_admin, sandbox_version.template, {
+        "replicas": {"mode": "locked", "value": 2, "hidden": False},
+        "tags": {"mode": "editable", "required": True},
+    })
+    update = api_as(developer).post(f"/api/v1/environments/{ready_env.pk}/update/", {"variables": {"replicas": 3}})
+    assert update.status_code == 400 and "variables.replicas" in update.json()["error"]["fields"]
+    created = api_as(developer).post("/api/v1/environments/", {
+        "project": "team-a", "template": "hello-sandbox", "name": "policed", "variables": {"app_name": "policed"}})
+    assert created.status_code == 400 and "variables.tags" in created.json()["error"]["fields"]
