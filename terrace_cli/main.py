@@ -164,11 +164,19 @@ class Progress:
                 click.echo(f"[{self._elapsed()}]     {message}")
 
 
-def follow_run(client, run_id, *, verbose=False, as_json=False, after=0):
-    """Stream the run's events until it ends; returns the finished run."""
+def follow_run(client, run_id, *, verbose=False, as_json=False, after=0, decide=None):
+    """Stream the run's events until it ends; returns the finished run.
+
+    `decide(run)` is asked when the plan waits for a decision: True approves, False rejects, None keeps waiting
+    (for someone else to decide)."""
     progress = Progress(verbose=verbose, as_json=as_json, run_id=run_id)
     for event in client.events(run_id, after=after):
         progress.show(event)
+        if decide and event.get("kind") == "status" and event.get("message") == "awaiting_approval":
+            verdict = decide(client.get(f"/runs/{run_id}/"))
+            if verdict is not None:
+                client.post(f"/runs/{run_id}/{'approve' if verdict else 'reject'}/",
+                            {"comment": "confirmed from the terrace CLI" if verdict else "declined in the CLI"})
     return client.get(f"/runs/{run_id}/")
 
 
@@ -385,6 +393,47 @@ def env_destroy(ctx, environment, project, yes, wait, verbose, as_json):
     if wait:
         run = follow_run(client, run["id"], verbose=verbose, as_json=as_json)
         _finish(client, run, as_json)
+
+
+@env.command("update")
+@click.argument("environment")
+@click.option("--version", "version", help="Move to this version of its template (default: stay).")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+              help="A value to change (others keep theirs), typed as in the web form. Repeatable.")
+@click.option("--project", help="Where to look the name up.")
+@click.option("--wait", is_flag=True, help="Follow the run: show the plan, ask to confirm it, follow the apply.")
+@click.option("--yes", "-y", is_flag=True, help="With --wait: confirm the plan without asking.")
+@click.option("-v", "--verbose", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@api_errors
+def env_update(ctx, environment, version, variables, project, wait, yes, verbose, as_json):
+    """Change an environment's variables or template version. Terraform plans first; the plan is applied once
+    you confirm it (here with --wait, or with `terrace run approve`)."""
+    client = _client(ctx)
+    data = _resolve_environment(client, environment, project)
+    body = {"variables": _parse_vars(variables)}
+    if version:
+        body["version"] = version
+    run = client.post(f"/environments/{data['id']}/update/", body)
+    if not wait:
+        if as_json:
+            _print_json(run)
+        else:
+            click.echo(f"Update of {data['name']} planned as run #{run['id']}; once planned, confirm it with "
+                       f"`terrace run approve {run['id']}` (or follow it: terrace run logs {run['id']} -f).")
+        return
+
+    def decide(waiting):
+        summary = waiting.get("plan_summary") or {}
+        text = ", ".join(f"{summary.get(k, 0)} to {k}" for k in ("add", "change", "remove"))
+        if waiting.get("gate") != "confirmation":
+            click.echo(f"The plan ({text}) needs an approval from someone with run.approve.", err=True)
+            return None
+        return True if yes else click.confirm(f"Apply this plan ({text})?", default=False)
+
+    run = follow_run(client, run["id"], verbose=verbose, as_json=as_json, decide=decide)
+    _finish(client, run, as_json)
 
 
 @env.command("extend")

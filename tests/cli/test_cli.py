@@ -97,6 +97,14 @@ def test_create_wait_show_logs_destroy(logged_in, live_worker, live_portal):
     jsonl = [json.loads(line) for line in terrace("run", "logs", str(run.pk), "--json").stdout.splitlines()]
     assert [e["seq"] for e in jsonl] == list(range(1, len(jsonl) + 1))
 
+    updated = terrace("env", "update", "cli-env", "--var", "replicas=3", "--var", "step_seconds=0", "--wait",
+                      "--yes")
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert "==> awaiting_approval" in updated.stdout and "==> succeeded" in updated.stdout
+    env.refresh_from_db()
+    assert env.variables["replicas"] == 3 and env.status == Environment.READY
+    assert SECRET not in updated.stdout + updated.stderr
+
     destroyed = terrace("env", "destroy", "cli-env", "--yes", "--wait")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert "==> destroyed" in destroyed.stdout
