@@ -71,6 +71,22 @@ def _with_injected(environment, version, values):
     """`values` plus the portal-filled variables `version` declares (environment id, name, project, owner)."""
     declared = {v["name"] for v in version.variables}
     return {**values, **{k: v for k, v in policy.injected_values(environment).items() if k in declared}}
+class PreflightFailed(InvalidRequest):
+    """A check before queueing failed (credentials, Bedrock model, no worker); `problems` is
+    [(variable name or None, reason)] so a form can show each next to its field."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__(" ".join(reason for _, reason in problems))
+
+
+def _preflight(version, values):
+    """Raise PreflightFailed when a run of `version` with `values` would fail before Terraform starts."""
+    from environments import aws
+
+    problems = aws.environment_preflight(version, values)
+    if problems:
+        raise PreflightFailed(problems)
 
 
 # --- Templates -----------------------------------------------------------------------------------------
@@ -108,6 +124,7 @@ def snapshot_extract(snapshot: Snapshot, dest: Path):
 
 
 @transaction.atomic
+@transaction.atomic
 def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     """Import a bundled catalogue folder as a template version of `project` (idempotent per content).
 
@@ -116,11 +133,15 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     folder = Path(folder)
     parsed = schema.parse_module(folder)
     meta = schema.load_metadata(folder)
-    template, _ = Template.objects.get_or_create(
+    template, template_created = Template.objects.get_or_create(
         project=project,
         slug=folder.name,
         defaults={"name": meta["name"]},
     )
+    run_settings = schema.load_run_settings(folder)
+    if template_created and run_settings:
+        # The folder's suggested run settings, for a new template only: afterwards the platform team owns them.
+        _run_settings_apply(template, **_run_settings_from_metadata(run_settings))
     template.name = meta["name"]
     template.description = meta.get("description", "")
     template.category = meta.get("category", "")
@@ -149,6 +170,46 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     if created:
         audit(actor, "template_version.import", version, project=project, data={"version": version.version})
     return version
+
+
+RUN_SETTING_FIELDS = ("requires_approval", "default_ttl_hours", "max_ttl_hours", "run_timeout_minutes")
+
+
+def _run_settings_from_metadata(run):
+    """terrace.yaml's `run:` block -> template_run_settings_set arguments (unknown keys are an error)."""
+    names = {"requires_approval": "requires_approval", "default_ttl_hours": "default_ttl_hours",
+             "max_ttl_hours": "max_ttl_hours", "timeout_minutes": "run_timeout_minutes"}
+    unknown = set(run) - set(names)
+    if unknown:
+        raise InvalidRequest(f"terrace.yaml run: unknown settings {sorted(unknown)}; known: {sorted(names)}")
+    return {names[k]: v for k, v in run.items()}
+
+
+def _run_settings_apply(template, *, requires_approval=False, default_ttl_hours=None, max_ttl_hours=None,
+                        run_timeout_minutes=None):
+    for name, value in (("default_ttl_hours", default_ttl_hours), ("max_ttl_hours", max_ttl_hours),
+                        ("run_timeout_minutes", run_timeout_minutes)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InvalidRequest("Use a whole number, at least 1 (or leave it empty).", name)
+    if default_ttl_hours and max_ttl_hours and default_ttl_hours > max_ttl_hours:
+        raise InvalidRequest("The default lifetime cannot be longer than the maximum.", "default_ttl_hours")
+    template.requires_approval = bool(requires_approval)
+    template.default_ttl_hours = default_ttl_hours
+    template.max_ttl_hours = max_ttl_hours
+    template.run_timeout_minutes = run_timeout_minutes
+    template.save(update_fields=list(RUN_SETTING_FIELDS))
+
+
+def template_run_settings_set(user, template, *, ip=None, **settings_):
+    """Set a template's run policy: approval before apply, default and maximum lifetime, run timeout."""
+    if not has_perm(user, perms.TEMPLATE_MANAGE, template.project):
+        raise PermissionDenied("You may not manage this template.")
+    before = {f: getattr(template, f) for f in RUN_SETTING_FIELDS}
+    with transaction.atomic():
+        _run_settings_apply(template, **settings_)
+        audit(user, "template.run_settings", template, project=template.project, ip=ip,
+              data={"before": before, "after": {f: getattr(template, f) for f in RUN_SETTING_FIELDS}})
+    return template
 
 
 @transaction.atomic
@@ -488,6 +549,7 @@ def environment_create(user, project, version, name, values, *, lifetime_hours=N
     # The template's variable policy is enforced here, not only in the form: the API gets the same answer.
     values = _resolve_values(version, values)
     expires_at = environment_lifetime(version.template, lifetime_hours)
+    _preflight(version, values)
     clear, secret = split_values(version, values)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises quota checks per project
@@ -558,6 +620,7 @@ def environment_retry(user, environment, *, ip=None):
         raise PermissionDenied("You may not change environments in this project.")
     if environment.status != Environment.FAILED:
         raise InvalidRequest(f"Only a failed environment can be retried (this one is {environment.status}).")
+    _preflight(environment.template_version, environment.variables)
     with transaction.atomic():
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.retry", environment, project=environment.project, ip=ip)
@@ -579,9 +642,17 @@ def environment_destroy(user, environment, *, ip=None):
 def environment_leftovers(environment):
     """What may still exist of an environment: the resources in its latest state (and, for templates with AWS
     credentials, what still carries its tags; see `environments.aws`)."""
+    from environments import aws
     from environments.state import state_resources
 
-    return {"state": state_resources(environment)}
+    leftovers = {"state": state_resources(environment), "tagged": None, "tagged_error": ""}
+    credential_set = environment.template_version.template.credential_set
+    if credential_set is not None and credential_set.has_aws_role:
+        try:
+            leftovers["tagged"] = aws.aws_resources_tagged(environment)
+        except aws.AwsError as exc:  # the page still lists the state; it says why the cloud was not searched
+            leftovers["tagged_error"] = str(exc)
+    return leftovers
 
 
 def environment_forget(user, environment, note="", *, ip=None):
@@ -596,6 +667,8 @@ def environment_forget(user, environment, note="", *, ip=None):
     listed = ", ".join(leftovers["state"]) or "nothing"
     reason = (f"Marked as cleaned up by {user.get_username()}" + (f": {note}" if note else ".")
               + f" Left in its last state: {listed}.")
+    if leftovers["tagged"]:
+        reason += " Still tagged in AWS: " + ", ".join(r["arn"] for r in leftovers["tagged"]) + "."
     with transaction.atomic():
         updated = Environment.objects.filter(pk=environment.pk, status=Environment.FAILED).exclude(
             runs__status__in=Run.ACTIVE).update(status=Environment.DESTROYED, status_reason=reason,

@@ -2,7 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from environments import state_backend
-from environments.urls import run_urlpatterns, template_admin_urlpatterns, template_urlpatterns
+from environments.urls import (
+    credential_urlpatterns,
+    run_urlpatterns,
+    template_admin_urlpatterns,
+    template_urlpatterns,
+)
 from portal import api, views
 
 urlpatterns = [
@@ -23,6 +28,7 @@ urlpatterns = [
     path("templates/", include(template_urlpatterns)),
     path("admin-portal/onboard/", views.onboard, name="onboard"),
     path("admin-portal/templates/", include(template_admin_urlpatterns)),
+    path("admin-portal/projects/<slug:slug>/credentials/", include(credential_urlpatterns)),
     path("account/api-tokens/", views.api_tokens, name="api_tokens"),
     path("account/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("api/v1/", include((api.urlpatterns(), "api"))),
