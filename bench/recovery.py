@@ -34,8 +34,12 @@ def main():
         for n in range(TRIALS):
             worker = harness.start_worker(url)
             env, run = environment_create(user, project, version, f"rec-{n}",
-                                          {"app_name": f"rec-{n}", "step_seconds": 30})
+                                          {"app_name": f"rec-{n}", "step_seconds": 10})
+            deadline = time.monotonic() + 120
             while not run.events.filter(kind="resource", data__state="started").exists():
+                run.refresh_from_db()
+                if run.status in Run.FINISHED or time.monotonic() > deadline:
+                    raise SystemExit(f"the apply never started: {run.status} {run.error}\n{worker.output()[-2000:]}")
                 time.sleep(0.05)
             run.refresh_from_db()
             os.kill(int(re.search(r"pid (\d+)", run.worker).group(1)), signal.SIGKILL)

@@ -103,12 +103,16 @@ class TimedOut(Exception):
     """Terraform ran past the run's deadline and was stopped."""
 
 
+TERM_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL, once the cancel grace period is over
+
+
 def stream(argv, cwd, env, on_line, tick, deadline):
     """Run argv, call on_line(line) for each output line (stdout and stderr merged), call tick() often.
 
     `tick()` returns True to cancel: SIGINT goes to Terraform's process group (its outer process ignores a
-    SIGINT sent to its PID alone), then after the grace period SIGKILL. Output is read to EOF either way: a
-    closed pipe would kill Terraform mid-write of its state. Returns the exit code.
+    SIGINT sent to its PID alone; on SIGINT Terraform stops and saves its state), then after the grace period
+    SIGTERM, then SIGKILL TERM_GRACE_SECONDS later. Output is read to EOF either way: a closed pipe would kill
+    Terraform mid-write of its state. Returns the exit code.
     """
     proc = subprocess.Popen(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -123,6 +127,8 @@ def stream(argv, cwd, env, on_line, tick, deadline):
 
     threading.Thread(target=reader, daemon=True).start()
     interrupted_at = None
+    escalation = [(settings.RUN_CANCEL_GRACE_SECONDS, signal.SIGTERM),
+                  (settings.RUN_CANCEL_GRACE_SECONDS + TERM_GRACE_SECONDS, signal.SIGKILL)]
     reason = None
     eof = False
     while not eof:
@@ -143,8 +149,8 @@ def stream(argv, cwd, env, on_line, tick, deadline):
             if reason is not None:
                 interrupted_at = time.monotonic()
                 _signal_group(proc, signal.SIGINT)
-        elif time.monotonic() - interrupted_at > settings.RUN_CANCEL_GRACE_SECONDS:
-            _signal_group(proc, signal.SIGKILL)
+        elif escalation and time.monotonic() - interrupted_at > escalation[0][0]:
+            _signal_group(proc, escalation.pop(0)[1])
     code = proc.wait()
     _signal_group(proc, signal.SIGKILL)  # sweep leftovers (provisioner children) of this session
     if reason is not None:
