@@ -116,6 +116,11 @@ async def run_events_stream(request, pk):
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse("Authentication required.", status=401, content_type="text/plain")
+    return await run_events_response(request, user, pk)
+
+
+async def run_events_response(request, user, pk):
+    """The stream of run `pk` for an authenticated `user` (the page's and the API's stream share it)."""
     run_id = await sync_to_async(_visible_run)(user, pk)
     try:
         after = int(request.headers.get("Last-Event-ID") or request.GET.get("after") or 0)

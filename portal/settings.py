@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.socialaccount.providers.saml",
     "allauth.mfa",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "rbac",
     "environments",
     "tasks",
@@ -374,6 +377,47 @@ TEMPLATE_GIT_TIMEOUT = env_int("TEMPLATE_GIT_TIMEOUT", 60)
 TEMPLATE_GIT_ALLOW_FILE = env_bool("TEMPLATE_GIT_ALLOW_FILE", False)
 # A known_hosts file for ssh:// repositories: their host keys must be in it. Unset: the first key seen is trusted.
 TEMPLATE_GIT_KNOWN_HOSTS = env("TEMPLATE_GIT_KNOWN_HOSTS", "")
+# --- REST API (/api/v1/) ---------------------------------------------------------------------------------
+# Personal API tokens (Authorization: Bearer trc_...) for scripts and the `terrace` CLI; the browser's session
+# for the docs page. One error shape for every failure: see portal.api.exception_handler.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api_base.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api_base.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Terrace API",
+    "DESCRIPTION": "Templates, environments, runs, projects, groups and role bindings. Authenticate with a "
+                   "personal API token: `Authorization: Bearer trc_...` (create one under your name → API tokens).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "EnvironmentStatusEnum": "environments.models.Environment.STATUS_CHOICES",
+        "RunStatusEnum": "environments.models.Run.STATUS_CHOICES",
+        "TemplateSourceEnum": "environments.models.TemplateVersion.SOURCE_CHOICES",
+        "GroupSourceEnum": "rbac.models.Group.SOURCE_CHOICES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema_postprocess",
+    ],
+}
+# How long a new API token lives when the form leaves the expiry empty is up to the user (no expiry allowed);
+# this caps it, in days (0 = no cap).
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 0)
 
 LOGGING = {
     "version": 1,

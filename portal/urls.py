@@ -8,7 +8,7 @@ from environments.urls import (
     template_admin_urlpatterns,
     template_urlpatterns,
 )
-from portal import views
+from portal import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,6 +29,9 @@ urlpatterns = [
     path("admin-portal/onboard/", views.onboard, name="onboard"),
     path("admin-portal/templates/", include(template_admin_urlpatterns)),
     path("admin-portal/projects/<slug:slug>/credentials/", include(credential_urlpatterns)),
+    path("account/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("api/v1/", include((api.urlpatterns(), "api"))),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("rbac.scim.urls")),

@@ -10,8 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 from onelogin.saml2.errors import OneLogin_Saml2_Error
 
 from portal.adapters import IdpUnreachable
@@ -119,3 +119,52 @@ def onboard(request):
                                       "create environments from the shared templates.")
             return redirect("rbac:project", slug=project.slug)
     return render(request, "rbac/onboard.html", {"form": form}, status=400 if request.method == "POST" else 200)
+
+
+# --- Personal API tokens (under the user's menu) -------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request):
+    """List the user's API tokens and create one. A new token is shown once: the POST stores it in the session
+    and redirects (so a reload cannot create a second token), and the next GET takes it out of the session."""
+    from portal.forms import ApiTokenForm
+    from rbac.tokens import api_token_create, api_token_list
+
+    form = ApiTokenForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            token, raw = api_token_create(request.user, name=data["name"], project=data["project"],
+                                          expires_at=data["expires_at"], ip=request.META.get("REMOTE_ADDR"))
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            request.session[_NEW_TOKEN] = {"id": token.pk, "raw": raw}
+            return redirect("api_tokens")
+    created = None
+    shown = request.session.pop(_NEW_TOKEN, None) if request.method == "GET" else None
+    if shown:
+        token = api_token_list(request.user).filter(pk=shown["id"]).first()
+        created = {"token": token, "raw": shown["raw"]} if token else None
+    response = render(request, "portal/api_tokens.html", {
+        "form": form, "tokens": api_token_list(request.user), "created": created,
+    }, status=400 if request.method == "POST" else 200)
+    response["Cache-Control"] = "no-store"  # the page may hold a freshly created token
+    return response
+
+
+_NEW_TOKEN = "api_token_created"
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk):
+    """Revoke one of the user's own tokens (another user's token answers 404)."""
+    from rbac.tokens import api_token_list
+    from rbac.tokens import api_token_revoke as revoke
+
+    token = get_object_or_404(api_token_list(request.user), pk=pk)
+    if revoke(request.user, token, ip=request.META.get("REMOTE_ADDR")):
+        messages.success(request, f"Token {token.name} is revoked; it no longer works.")
+    return redirect("api_tokens")

@@ -206,3 +206,36 @@ class SsoProviderStatus(models.Model):
 
     def __str__(self):
         return self.provider_id
+
+
+# --- API tokens (REST API and the `terrace` CLI) -------------------------------------------------------
+
+class ApiToken(models.Model):
+    """A personal API token. The secret is shown once at creation; only its SHA-256 is stored.
+
+    `prefix` is the public part of the token (`trc_<prefix>_<secret>`): it finds the row without a scan and
+    lets the token list say which token is which. A token with a `project` acts only inside that project,
+    even for an org admin (rbac.scoping narrows every query to it).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} (trc_{self.prefix}_…)"
+
+    @property
+    def is_active(self):
+        from django.utils import timezone
+
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -14,9 +14,20 @@ def _bindings(user, perm):
     )
 
 
+def token_project_id(user):
+    """The project a project-scoped API token narrows this request to, else None.
+
+    portal.api.TokenAuthentication sets it on the request's user object; every check below honours it, so a
+    token limited to one project can neither see nor act elsewhere, nor use org-wide powers.
+    """
+    return getattr(user, "api_token_project_id", None)
+
+
 def has_org_perm(user, perm):
     """True when the user holds `perm` organisation-wide."""
     if not (user and user.is_authenticated and user.is_active):
+        return False
+    if token_project_id(user) is not None:
         return False
     if user.is_superuser:
         return True
@@ -32,10 +43,13 @@ def scope(queryset, user, perm):
     """
     if not (user and user.is_authenticated and user.is_active):
         return queryset.none()
+    field = "pk" if queryset.model is Project else queryset.model.scope_project_field
+    narrowed = token_project_id(user)
+    if narrowed is not None:
+        queryset = queryset.filter(**{field: narrowed})
     if user.is_superuser:
         return queryset
     bindings = _bindings(user, perm)
-    field = "pk" if queryset.model is Project else queryset.model.scope_project_field
     in_project = Q(**{f"{field}__in": bindings.filter(project__isnull=False).values("project_id")})
     return queryset.filter(in_project | Q(Exists(bindings.filter(project__isnull=True))))
 

@@ -18,6 +18,10 @@ PUBLIC_NAMESPACES = {
 }
 PUBLIC = {
     "healthz": "Liveness for load balancers; says only ok/unavailable.",
+    # The API's description (no data): the OpenAPI schema and the two docs pages rendering it.
+    "api:schema": "OpenAPI schema of the REST API; describes endpoints, holds no data.",
+    "api:docs": "Swagger UI page rendering the OpenAPI schema (static, vendored assets).",
+    "api:redoc": "Redoc page rendering the OpenAPI schema (static, vendored assets).",
     # allauth's account pages: sign in/out, password reset; they expose nothing project-owned.
     **{name: "allauth account page" for name in (
         "account_login", "account_logout", "account_signup", "account_reauthenticate", "account_email",
@@ -205,6 +209,113 @@ MATRIX = {
 }
 
 
+# The REST API (/api/v1/): session-authenticated here (tokens are tested in tests/api/); anonymous gets 401.
+# Entries may carry a JSON body as a 4th element.
+API_ALL = dict(ALL_200, anonymous=401)
+API_MEMBERS = dict(MEMBERS_200, anonymous=401)
+API_ORG_ONLY = dict(ORG_ONLY, anonymous=401)
+
+
+def _binding_pk():
+    from rbac.models import RoleBinding
+
+    return RoleBinding.objects.get(user__username="dev").pk
+
+
+MATRIX.update({
+    "api:me": ("get", lambda o: "/api/v1/me/", API_ALL),
+    "api:templates-list": ("get", lambda o: "/api/v1/templates/", API_ALL),
+    "api:templates-detail": ("get", lambda o: f"/api/v1/templates/{o['version'].template.pk}/", API_MEMBERS),
+    # Only those holding template.share in the owning project (genai) share; team-a members see, 403.
+    "api:templates-share": ("post", lambda o: f"/api/v1/templates/{o['version'].template.pk}/share/",
+                            {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403,
+                             "outsider": 404, "anonymous": 401}, {"project": "team-a"}),
+    "api:templates-unshare": ("post", lambda o: f"/api/v1/templates/{o['version'].template.pk}/unshare/",
+                              {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403,
+                               "outsider": 404, "anonymous": 401}, {"project": "team-b"}),
+    # The target project is a body field: the outsider, who cannot see team-a, gets 400 on `project`.
+    "api:templates-import-catalog": ("post", lambda o: "/api/v1/templates/import/",
+                                     {"org_admin": 201, "project_admin": 201, "developer": 403, "viewer": 403,
+                                      "outsider": 400, "anonymous": 401},
+                                     {"project": "team-a", "catalog": "hello-sandbox", "publish": False}),
+    # Importing needs template.manage in the owning project (genai): only the org admin passes, then the source
+    # is refused (file:// URLs are off by default: 400; a JSON body to the multipart upload: 415).
+    "api:templates-import-git": ("post", lambda o: f"/api/v1/templates/{o['version'].template.pk}/versions/git/",
+                                 {"org_admin": 400, "project_admin": 403, "developer": 403, "viewer": 403,
+                                  "outsider": 404, "anonymous": 401},
+                                 {"version": "9.0.0", "url": "file:///nonexistent"}),
+    "api:templates-import-upload": ("post",
+                                    lambda o: f"/api/v1/templates/{o['version'].template.pk}/versions/upload/",
+                                    {"org_admin": 415, "project_admin": 403, "developer": 403, "viewer": 403,
+                                     "outsider": 404, "anonymous": 401}, {"version": "9.0.0"}),
+    # The version is already published: the org admin (template.manage in genai) gets 400, others 403.
+    "api:template-versions-publish": ("post", lambda o: f"/api/v1/template-versions/{o['version'].pk}/publish/",
+                                      {"org_admin": 400, "project_admin": 403, "developer": 403, "viewer": 403,
+                                       "outsider": 404, "anonymous": 401}),
+    "api:template-versions-deprecate": ("post",
+                                        lambda o: f"/api/v1/template-versions/{o['version'].pk}/deprecate/",
+                                        {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403,
+                                         "outsider": 404, "anonymous": 401}),
+    # The environment is still provisioning: those who may update it get 400 with the reason.
+    "api:environments-update": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/update/",
+                                {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                                 "outsider": 404, "anonymous": 401}, {"variables": {"replicas": 3}}),
+    "api:template-versions-list": ("get", lambda o: "/api/v1/template-versions/", API_ALL),
+    "api:template-versions-detail": ("get", lambda o: f"/api/v1/template-versions/{o['version'].pk}/",
+                                     API_MEMBERS),
+    "api:environments-list": ("get", lambda o: "/api/v1/environments/", API_ALL),
+    "api:environments-detail": ("get", lambda o: f"/api/v1/environments/{o['env'].pk}/", API_MEMBERS),
+    # The first apply is still queued: allowed users get 409 (a run is in progress).
+    "api:environments-destroy": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/destroy/",
+                                 {"org_admin": 409, "project_admin": 409, "developer": 409, "viewer": 403,
+                                  "outsider": 404, "anonymous": 401}),
+    # Not failed: allowed users get 400 with the reason.
+    "api:environments-retry": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/retry/",
+                               {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                                "outsider": 404, "anonymous": 401}),
+    # The owner (developer) or a project admin moves the expiry; the template sets no maximum here.
+    "api:environments-extend": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/extend/",
+                                {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 403,
+                                 "outsider": 404, "anonymous": 401}, {"hours": 24}),
+    # Project admins only, and only on a failed environment: this one is provisioning (400).
+    "api:environments-forget": ("post", lambda o: f"/api/v1/environments/{o['env'].pk}/forget/",
+                                {"org_admin": 400, "project_admin": 400, "developer": 403, "viewer": 403,
+                                 "outsider": 404, "anonymous": 401}, {}),
+    # The run is queued, not waiting for a decision: those who may decide get 400 with the reason.
+    "api:runs-approve": ("post", lambda o: f"/api/v1/runs/{o['run'].pk}/approve/",
+                         {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                          "outsider": 404, "anonymous": 401}, {"comment": "matrix"}),
+    "api:runs-reject": ("post", lambda o: f"/api/v1/runs/{o['run'].pk}/reject/",
+                        {"org_admin": 400, "project_admin": 400, "developer": 400, "viewer": 403,
+                         "outsider": 404, "anonymous": 401}, {"comment": "matrix"}),
+    "api:runs-list": ("get", lambda o: "/api/v1/runs/", API_ALL),
+    "api:runs-detail": ("get", lambda o: f"/api/v1/runs/{o['run'].pk}/", API_MEMBERS),
+    "api:runs-events": ("get", lambda o: f"/api/v1/runs/{o['run'].pk}/events/", API_MEMBERS),
+    "api:runs-events-stream": ("get", lambda o: f"/api/v1/runs/{o['run'].pk}/events/stream/", API_MEMBERS),
+    # The org admin cancels the queued run (202); after that it has ended, so the next allowed users get 400.
+    "api:runs-cancel": ("post", lambda o: f"/api/v1/runs/{o['run'].pk}/cancel/",
+                        {"org_admin": 202, "project_admin": 400, "developer": 400, "viewer": 403, "outsider": 404,
+                         "anonymous": 401}),
+    "api:projects-list": ("get", lambda o: "/api/v1/projects/", API_ALL),
+    "api:projects-detail": ("get", lambda o: "/api/v1/projects/team-a/", API_MEMBERS),
+    "api:groups-list": ("get", lambda o: "/api/v1/groups/", API_ORG_ONLY),
+    "api:groups-detail": ("get", lambda o: f"/api/v1/groups/{_group_pk()}/", API_ORG_ONLY),
+    "api:groups-members": ("post", lambda o: f"/api/v1/groups/{_group_pk()}/members/", API_ORG_ONLY | {
+        "org_admin": 201}, {"user": "dev"}),
+    "api:groups-member": ("delete", lambda o: f"/api/v1/groups/{_group_pk()}/members/0/",
+                          API_ORG_ONLY | {"org_admin": 404}),
+    # Role bindings are visible to whoever may manage them (404 otherwise, like anything out of scope).
+    "api:role-bindings-list": ("get", lambda o: "/api/v1/role-bindings/", API_ALL),
+    "api:role-bindings-detail": ("get", lambda o: f"/api/v1/role-bindings/{_binding_pk()}/",
+                                 {"org_admin": 200, "project_admin": 200, "developer": 404, "viewer": 404,
+                                  "outsider": 404, "anonymous": 401}),
+    # Personal API token pages: everyone manages their own; another user's token id answers 404.
+    "api_tokens": ("get", lambda o: "/account/api-tokens/", ALL_200),
+    "api_token_revoke": ("post", lambda o: "/account/api-tokens/0/revoke/",
+                         dict.fromkeys(PERSONAS[:-1], 404) | {"anonymous": 302}),
+})
+
+
 def _names(patterns, namespace=None):
     for entry in patterns:
         if isinstance(entry, URLResolver):
@@ -243,13 +354,16 @@ def personas(platform_admin, project_admin, developer, viewer, outsider):
 
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_permission_matrix(name, client, objects, personas):
-    method, build, expected = MATRIX[name]
+    method, build, expected, *body = MATRIX[name]
     url = build(objects)
     for persona in PERSONAS:
         client.logout()
         if personas[persona] is not None:
             client.force_login(personas[persona])
-        response = getattr(client, method)(url)
+        if body:
+            response = getattr(client, method)(url, body[0], content_type="application/json")
+        else:
+            response = getattr(client, method)(url)
         assert response.status_code == expected[persona], f"{name} as {persona}: {response.status_code}"
         if persona == "anonymous" and expected[persona] == 302:
             assert "/accounts/login/" in response["Location"], f"{name}: anonymous not sent to login"
