@@ -61,6 +61,9 @@ class TemplateVersion(models.Model):
     variables = models.JSONField(default=list)
     outputs = models.JSONField(default=list)
     changelog = models.TextField(blank=True)
+    # The catalogue keys of terrace.yaml for this version: estimated_monthly_cost, changelog, apply_phases
+    # (see environments.metadata). Per version, because the cost and the apply order change with the files.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

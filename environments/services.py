@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments import crypto, schema, selectors
+from environments import crypto, metadata, schema, selectors
 from environments.models import (
     Environment,
     Run,
@@ -77,6 +77,7 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     folder = Path(folder)
     parsed = schema.parse_module(folder)
     meta = schema.load_metadata(folder)
+    extra = metadata.metadata_read(folder)
     template, _ = Template.objects.get_or_create(
         project=project,
         slug=folder.name,
@@ -99,6 +100,8 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
             "snapshot": snapshot,
             "variables": parsed["variables"],
             "outputs": parsed["outputs"],
+            "metadata": extra,
+            "changelog": metadata.changelog_for(extra, meta.get("version", "1.0.0")),
             "state": TemplateVersion.PUBLISHED if publish else TemplateVersion.DRAFT,
         },
     )
