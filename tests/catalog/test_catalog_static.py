@@ -8,11 +8,9 @@ README. `terraform validate` needs the providers: see test_terraform_validate_wi
 """
 
 import json
-import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import hcl2
 import pytest
@@ -22,6 +20,7 @@ from environments import schema
 from environments.metadata import metadata_read
 from environments.templatetags.catalog import ICONS
 from environments.validation import check_validations
+from tests.catalog.conftest import aws_terraform_env
 from tests.conftest import ROOT, offline_terraform_env
 
 CATALOG = ROOT / "catalog"
@@ -365,33 +364,12 @@ def test_terraform_agrees_with_the_form_on_the_examples(folder, tmp_path):
 
 # --- terraform validate, where the providers are available offline -------------------------------------------
 
-AWS_MIRROR = Path(os.environ.get("TERRACE_TEST_PROVIDER_MIRROR", "/opt/tf-plugins"))
-
-
-@pytest.fixture(scope="module")
-def aws_mirror_config(tmp_path_factory):
-    """A CLI config that installs hashicorp/aws from a local filesystem mirror, with a shared plugin cache."""
-    if not (AWS_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {AWS_MIRROR} (set TERRACE_TEST_PROVIDER_MIRROR); "
-                    "terraform validate needs the provider and there is no registry offline")
-    folder = tmp_path_factory.mktemp("aws-mirror")
-    (folder / "cache").mkdir()
-    config = folder / "terraformrc"
-    config.write_text(
-        f'disable_checkpoint = true\nplugin_cache_dir = "{folder / "cache"}"\n'
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{AWS_MIRROR}"\n'
-        f'    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n}}\n'
-    )
-    return config
-
-
 @pytest.mark.terraform
 @pytest.mark.parametrize("folder", AWS_ONLY_FOLDERS)
 def test_terraform_validate_with_a_local_aws_mirror(folder, tmp_path, aws_mirror_config):
     workdir = tmp_path / folder
     shutil.copytree(CATALOG / folder, workdir)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "CHECKPOINT_DISABLE": "1",
-           "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "TF_CLI_CONFIG_FILE": str(aws_mirror_config)}
+    env = aws_terraform_env(tmp_path, aws_mirror_config)
     for command in (["init", "-input=false", "-no-color", "-backend=false"], ["validate", "-no-color"]):
         result = subprocess.run([settings.TERRAFORM_BIN, *command], cwd=workdir, env=env, capture_output=True,
                                 text=True, timeout=300)
