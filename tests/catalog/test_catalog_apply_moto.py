@@ -154,3 +154,31 @@ def test_continuous_deploy_rolls_to_a_new_image_tag(tmp_path, moto_endpoint, aws
 
     work.run("destroy", "-auto-approve", "-input=false", "-no-color")
     assert ecr.describe_repositories()["repositories"] == []
+
+
+def test_model_serving_plans_cpu_target_tracking_between_the_chosen_bounds(
+    tmp_path, moto_endpoint, aws_mirror_config
+):
+    """A plan only: moto's Application Auto Scaling lacks the tagging calls the provider makes for
+    default_tags (ListTagsForResource is not implemented, and the provider retries until its timeout)."""
+    work = Workdir("ecs-model-serving", tmp_path, moto_endpoint, aws_mirror_config)
+    (work.path / "terrace.auto.tfvars.json").write_text(json.dumps({
+        "name": "llm", "container_image": "ghcr.io/huggingface/text-generation-inference:2.4.1", "model_id": "gpt2",
+        "scaling": {"min_tasks": 2, "max_tasks": 6, "cpu_target": 55}, **RESERVED_VALUES,
+    }))
+    work.run("plan", "-input=false", "-no-color", "-out=plan.bin")
+    planned = {r["address"]: r["values"] for r in
+               json.loads(work.run("show", "-json", "plan.bin"))["planned_values"]["root_module"]["resources"]}
+    target = planned["aws_appautoscaling_target.server"]
+    assert (target["min_capacity"], target["max_capacity"]) == (2, 6)
+    assert target["scalable_dimension"] == "ecs:service:DesiredCount" and target["resource_id"] == "service/llm/llm"
+    assert target["tags_all"] == TAGS
+    policy = planned["aws_appautoscaling_policy.cpu"]["target_tracking_scaling_policy_configuration"][0]
+    assert policy["target_value"] == 55
+    assert policy["predefined_metric_specification"][0]["predefined_metric_type"] == "ECSServiceAverageCPUUtilization"
+    service = planned["aws_ecs_service.server"]
+    assert service["desired_count"] == 2 and service["health_check_grace_period_seconds"] == 300
+    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    definition = planned["aws_ecs_task_definition.server"]
+    assert (definition["cpu"], definition["memory"]) == ("4096", "8192")
+    assert {"name": "MODEL_ID", "value": "gpt2"} in json.loads(definition["container_definitions"])[0]["environment"]
