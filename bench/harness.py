@@ -40,11 +40,13 @@ def setup():
     return str(config)
 
 
-def start_worker(concurrency=1):
-    """A real Celery worker on the bench database (the tests' own process fixture)."""
+def start_worker(portal_url, concurrency=1):
+    """A real Celery worker on the bench database (the tests' own process fixture), keeping state in the
+    portal at `portal_url`."""
     from tests.conftest import Worker
 
-    return Worker(os.environ["TERRAFORM_CLI_CONFIG"], os.environ["TERRACE_DATA_DIR"], concurrency=concurrency)
+    return Worker(os.environ["TERRAFORM_CLI_CONFIG"], os.environ["TERRACE_DATA_DIR"], concurrency=concurrency,
+                  extra_env={"TERRACE_INTERNAL_URL": portal_url})
 
 
 def start_portal():

@@ -50,7 +50,8 @@ def portal(user, project, version, n):
 
 def main():
     config = harness.setup()
-    worker = harness.start_worker()
+    portal_proc, url = harness.start_portal()  # runs keep their state in the portal's http backend
+    worker = harness.start_worker(url)
     try:
         user, project, version = harness.fixtures(harness.ROOT / "catalog" / "hello-sandbox")
         portal(user, project, version, "warmup")
@@ -64,7 +65,7 @@ def main():
             print(f"  pair {n + 1}: portal {p:6.2f} s   bare terraform {b:6.2f} s   ratio {p / b:.3f}")
         print(f"median ratio portal/bare: {statistics.median(ratios):.3f} (target <= 1.25)")
     finally:
-        harness.stop(worker)
+        harness.stop(worker, portal_proc)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 
 def main():
     harness.setup()
-    worker = harness.start_worker()
     portal_proc, url = harness.start_portal()
+    worker = harness.start_worker(url)
     try:
         from django.test import Client
 

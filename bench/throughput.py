@@ -40,7 +40,8 @@ def main():
     from collections import Counter
 
     config = harness.setup()
-    workers = [harness.start_worker(concurrency=1) for _ in range(CONCURRENCY)]
+    portal_proc, url = harness.start_portal()  # runs keep their state in the portal's http backend
+    workers = [harness.start_worker(url, concurrency=1) for _ in range(CONCURRENCY)]
     try:
         from environments.models import Run
         from environments.services import environment_create
@@ -69,7 +70,7 @@ def main():
         stuck = [r.pk for r in runs if r.status in Run.ACTIVE]
         print(f"  stuck runs: {len(stuck)}")
     finally:
-        harness.stop(*workers)
+        harness.stop(*workers, portal_proc)
 
 
 if __name__ == "__main__":

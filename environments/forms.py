@@ -8,7 +8,7 @@ import json
 
 from django import forms
 
-from environments import schema, validation
+from environments import crypto, policy, schema, validation
 
 PRIMITIVES = ("string", "number", "bool")
 FIELD_PREFIX = "var_"
@@ -106,39 +106,83 @@ def _parse(raw, kind):
     return raw if kind == "text" else text
 
 
-class EnvironmentForm(forms.Form):
-    """Name plus one field per variable; `cleaned_data["values"]` holds the Terraform values to use."""
+def _display(value, kind):
+    """A value as the text a field of `kind` shows."""
+    if value is None:
+        return ""
+    if kind == "lines":
+        return "\n".join(str(v) for v in value)
+    if kind == "pairs":
+        return "\n".join(f"{k} = {v}" for k, v in value.items())
+    if kind == "json":
+        return json.dumps(value, indent=2)
+    if kind == "bool":
+        return "true" if value else "false"
+    return policy.schema_text(value)
 
-    name = forms.SlugField(
-        max_length=63,
-        help_text="Lowercase letters, digits and hyphens; unique in the project.",
-    )
 
-    def __init__(self, version, *args, **kwargs):
+class VariablesForm(forms.Form):
+    """One field per variable of `version`, shaped by the template's variable policy.
+
+    Injected variables and hidden locked ones get no field; shown locked ones are read-only; restricted ones are
+    a dropdown. With `environment` (an update) fields start from the environment's values, and a blank
+    sensitive field keeps the stored secret. `cleaned_data["values"]` holds what the user set; the service
+    applies the policy again (`policy.resolve_values`), so this form is a convenience, not the guard.
+    """
+
+    def __init__(self, version, *args, environment=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.version = version
-        self.variables = version.variables
-        for var in self.variables:
-            self.fields[FIELD_PREFIX + var["name"]] = variable_field(var)
+        self.environment = environment
+        self.rules = version.template.variable_policy or {}
+        self.variables = []
+        self.current = dict(environment.variables) if environment else {}
+        self.secret_names = (set(crypto.decrypt_json(environment.secret_variables))
+                             if environment is not None and environment.secret_variables else set())
+        for var in version.variables:
+            name = var["name"]
+            rule = policy.rule_for(self.rules, name)
+            if name in policy.INJECTED or (rule["mode"] == policy.LOCKED and rule.get("hidden")):
+                continue
+            kind = _input_kind(var["type"])
+            field = variable_field(var)
+            if rule["mode"] == policy.LOCKED:
+                field.disabled = True
+                field.initial = _display(rule.get("value"), kind)
+                field.help_text = (field.help_text + " Set by the platform team.").strip()
+            elif rule["mode"] == policy.RESTRICTED:
+                choices = [(policy.schema_text(c), policy.schema_text(c)) for c in rule.get("choices", [])]
+                blank_label = (f"default ({policy.schema_text(var['default'])})"
+                               if var.get("has_default") and not rule.get("required") else "— choose —")
+                field = forms.ChoiceField(choices=[("", blank_label), *choices], required=False, label=name,
+                                          help_text=var.get("description", ""))
+                if var.get("has_default") and not rule.get("required") and var.get("default") in rule["choices"]:
+                    field.initial = policy.schema_text(var["default"])
+            if environment is not None and not var.get("sensitive") and rule["mode"] != policy.LOCKED \
+                    and name in self.current:
+                field.initial = _display(self.current[name], kind)
+            if var.get("sensitive") and name in self.secret_names:
+                field.help_text = (field.help_text + " A value is set; leave blank to keep it.").strip()
+            var = dict(var, policy=rule, required=var.get("required") or bool(rule.get("required")))
+            self.fields[FIELD_PREFIX + name] = field
+            self.variables.append(var)
 
     def variable_rows(self):
         """(bound field, variable) pairs, for the template."""
         return [(self[FIELD_PREFIX + var["name"]], var) for var in self.variables]
 
-    def clean_name(self):
-        return self.cleaned_data["name"].lower()
-
     def clean(self):
         cleaned = super().clean()
-        values = {}
+        submitted = {}
         for var in self.variables:
             field = FIELD_PREFIX + var["name"]
+            if var["policy"]["mode"] == policy.LOCKED:
+                continue  # read-only: the service fills the locked value
             raw = self.data.get(field, "")
-            kind = _input_kind(var["type"])
             if raw == "" or raw is None:
-                if not var.get("has_default"):
-                    self.add_error(field, "This value is required.")
-                continue  # Terraform uses the default
+                continue  # not set: Terraform's default, or the current value on update
+            kind = "text" if var["policy"]["mode"] == policy.RESTRICTED and var["type"] == "string" else \
+                _input_kind(var["type"])
             try:
                 value = schema.conform(var["type"], _parse(raw, kind))
             except (ValueError, TypeError) as exc:
@@ -149,6 +193,49 @@ class EnvironmentForm(forms.Form):
                 for message in failures:
                     self.add_error(field, message)
                 continue
-            values[var["name"]] = value
-        cleaned["values"] = values
+            submitted[var["name"]] = value
+        if not self.errors:
+            try:
+                policy.resolve_values(self.version, self.rules, submitted, current=self.current,
+                                      current_secret_names=self.secret_names)
+            except policy.PolicyError as exc:
+                self.add_policy_errors(exc.errors)
+        cleaned["values"] = submitted
         return cleaned
+
+    def add_policy_errors(self, errors):
+        """Show a policy refusal next to its field (or above the form when the variable has none)."""
+        for name, message in errors.items():
+            field = FIELD_PREFIX + name
+            self.add_error(field if field in self.fields else None, f"{name}: {message}" if
+                           field not in self.fields else message)
+
+
+class EnvironmentForm(VariablesForm):
+    """The Create Environment form: a name plus the variables."""
+
+    name = forms.SlugField(
+        max_length=63,
+        help_text="Lowercase letters, digits and hyphens; unique in the project.",
+    )
+
+    field_order = ["name"]
+
+    def __init__(self, version, *args, **kwargs):
+        super().__init__(version, *args, **kwargs)
+        template = version.template
+        if template.default_ttl_hours or template.max_ttl_hours:
+            limit = f" (at most {template.max_ttl_hours})" if template.max_ttl_hours else ""
+            self.fields["lifetime_hours"] = forms.IntegerField(
+                label="Lifetime (hours)", min_value=1, max_value=template.max_ttl_hours, required=False,
+                initial=template.default_ttl_hours or template.max_ttl_hours,
+                help_text=f"The environment is destroyed automatically after this many hours{limit}; "
+                          "you can extend it later.",
+            )
+
+    def clean_name(self):
+        return self.cleaned_data["name"].lower()
+
+
+class EnvironmentUpdateForm(VariablesForm):
+    """Change an environment: the target version is chosen by the caller, values start from the current ones."""

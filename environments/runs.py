@@ -14,7 +14,10 @@ from environments.models import Environment, Run, RunEvent
 # to-state -> the states it may be reached from
 TRANSITIONS = {
     Run.PLANNING: {Run.QUEUED},
-    Run.APPLYING: {Run.PLANNING},
+    Run.AWAITING_APPROVAL: {Run.PLANNING},  # a gated apply stops after its plan
+    Run.APPROVED: {Run.AWAITING_APPROVAL},  # queued again for a worker to apply the saved plan
+    Run.DISCARDED: {Run.AWAITING_APPROVAL},  # rejected, or expired without a decision
+    Run.APPLYING: {Run.PLANNING, Run.APPROVED},
     Run.DESTROYING: {Run.QUEUED},
     Run.SUCCEEDED: {Run.APPLYING, Run.PLANNING},  # PLANNING -> SUCCEEDED when the plan has no changes
     Run.DESTROYED: {Run.DESTROYING},
@@ -27,6 +30,8 @@ TRANSITIONS = {
 _ENVIRONMENT_STATUS = {
     (Run.APPLY, Run.QUEUED): Environment.PROVISIONING,
     (Run.APPLY, Run.PLANNING): Environment.PROVISIONING,
+    (Run.APPLY, Run.AWAITING_APPROVAL): Environment.AWAITING,
+    (Run.APPLY, Run.APPROVED): Environment.PROVISIONING,
     (Run.APPLY, Run.APPLYING): Environment.PROVISIONING,
     (Run.APPLY, Run.SUCCEEDED): Environment.READY,
     (Run.APPLY, Run.FAILED): Environment.FAILED,
@@ -55,6 +60,10 @@ def _status_reason(run, status, error):
     if status == Run.SUCCEEDED:
         return ""
     if status == Run.DESTROYED:
+        if run.triggered_by_id is None:  # beat's TTL destroy
+            expires_at = Environment.objects.values_list("expires_at", flat=True).get(pk=run.environment_id)
+            if expires_at is not None and expires_at <= timezone.now():
+                return f"Expired at {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}; destroyed automatically."
         return ""
     if status == Run.CANCELED:
         return f"The {run.operation} run #{run.pk} was canceled. " + (error or "")
@@ -62,6 +71,11 @@ def _status_reason(run, status, error):
         return f"The {run.operation} run #{run.pk} was lost: {error} Retry it, or destroy the environment."
     if status == Run.FAILED:
         return f"The {run.operation} run #{run.pk} failed: {error}"
+    if status == Run.AWAITING_APPROVAL:
+        who = "approval" if run.gate == Run.GATE_APPROVAL else "confirmation"
+        return f"The plan of run #{run.pk} is waiting for {who}."
+    if status == Run.DISCARDED:
+        return f"The plan of run #{run.pk} was not applied: {error}"
     return ""
 
 
@@ -78,6 +92,7 @@ def run_transition(run, status, *, error="", only_from=None, **fields):
         values["error"] = error
     if status in (Run.PLANNING, Run.DESTROYING):
         values.setdefault("started_at", now)
+    if status in Run.EXECUTING:
         values.setdefault("heartbeat_at", now)
     if status in Run.FINISHED:
         values["finished_at"] = now
@@ -86,6 +101,11 @@ def run_transition(run, status, *, error="", only_from=None, **fields):
         if updated != 1:
             raise TransitionRefused(f"run {run.pk} cannot go to {status} from {Run.objects.get(pk=run.pk).status}")
         env_status = _ENVIRONMENT_STATUS.get((run.operation, status))
+        if status == Run.DISCARDED:  # nothing was applied: the environment is as it was before the run
+            prior = Run.objects.values_list("prior_status", flat=True).get(pk=run.pk)
+            # A first plan that is discarded leaves an environment with nothing in it: failed, so it can be
+            # retried or destroyed.
+            env_status = Environment.FAILED if prior in ("", Environment.PENDING) else prior
         if env_status:
             Environment.objects.filter(pk=run.environment_id).update(
                 status=env_status, status_reason=_status_reason(run, status, error), updated_at=now
@@ -102,11 +122,15 @@ def run_transition(run, status, *, error="", only_from=None, **fields):
 
 
 def run_claim(run_id, worker):
-    """Claim a queued run for this worker; None when it is no longer queued (duplicate delivery, canceled)."""
+    """Claim a queued (or approved) run for this worker; None when there is nothing to do any more (duplicate
+    delivery, canceled)."""
     run = Run.objects.select_related("environment").filter(pk=run_id).first()
     if run is None:
         return None
-    start = Run.PLANNING if run.operation == Run.APPLY else Run.DESTROYING
+    if run.status == Run.APPROVED:
+        start = Run.APPLYING
+    else:
+        start = Run.PLANNING if run.operation == Run.APPLY else Run.DESTROYING
     try:
         return run_transition(run, start, worker=worker)
     except TransitionRefused:

@@ -73,13 +73,13 @@ def template_list(user):
 
 def template_catalog(user, query="", category=""):
     """The catalogue page's templates: visible to `user`, matching `query` in name or description and the
-    category, each with its versions newest first (light: without the parsed schema) in `version_list`."""
+    category, each with its versions (light: without the parsed schema) in `version_list`."""
     templates = template_list(user)
     if query:
         templates = templates.filter(Q(name__icontains=query) | Q(description__icontains=query))
     if category:
         templates = templates.filter(category=category)
-    versions = TemplateVersion.objects.defer("variables", "outputs").order_by("-created_at")
+    versions = TemplateVersion.objects.defer("variables", "outputs")
     return templates.order_by("name", "pk").prefetch_related(Prefetch("versions", versions, to_attr="version_list"))
 
 
@@ -88,15 +88,12 @@ def template_categories(user):
     return sorted(set(template_list(user).exclude(category="").values_list("category", flat=True)))
 
 
-def template_versions(template):
-    """A template's versions, newest first."""
-    return template.versions.order_by("-created_at")
-
-
 def version_latest(versions):
-    """The newest published version of a list ordered newest first, else the newest of any state."""
+    """The version a template page leads with: the highest published version number (the one new environments
+    get), else the highest of any state; None for none."""
     versions = list(versions)
-    return next((v for v in versions if v.state == TemplateVersion.PUBLISHED), versions[0] if versions else None)
+    published = [v for v in versions if v.state == TemplateVersion.PUBLISHED]
+    return max(published or versions, key=lambda v: v.sort_key) if versions else None
 
 
 def template_available_in(environment):
@@ -122,3 +119,60 @@ def run_queue_info(run):
         "running": Run.objects.filter(status__in=(Run.PLANNING, Run.APPLYING, Run.DESTROYING)).count(),
         "workers": workers_alive().count(),
     }
+
+
+# --- Template management ------------------------------------------------------------------------------------
+
+def template_manage_list(user):
+    """Templates the user may manage (import versions, publish, set policy): template.manage on the owner."""
+    return scope(Template.objects.all(), user, perms.TEMPLATE_MANAGE).select_related("project")
+
+
+def template_version_latest(template, states=(TemplateVersion.PUBLISHED,)):
+    """The highest version of `template` in `states` (any state when None), by version number."""
+    versions = template.versions.all()
+    if states is not None:
+        versions = versions.filter(state__in=states)
+    versions = list(versions)
+    return max(versions, key=lambda v: v.sort_key) if versions else None
+
+
+def template_versions_sorted(template):
+    """All versions of `template`, highest version first."""
+    return sorted(template.versions.select_related("imported_by"), key=lambda v: v.sort_key, reverse=True)
+
+
+def environment_update_available(environment):
+    """The newest published version of the environment's template above its pinned one, or None."""
+    latest = template_version_latest(environment.template_version.template)
+    if latest is None or latest.pk == environment.template_version_id:
+        return None
+    return latest if latest.sort_key > environment.template_version.sort_key else None
+
+
+def environment_update_versions(environment):
+    """Versions an environment may move to: published ones plus the one it is on (even if deprecated)."""
+    template = environment.template_version.template
+    versions = [v for v in template_versions_sorted(template)
+                if v.state == TemplateVersion.PUBLISHED or v.pk == environment.template_version_id]
+    return versions
+
+
+def environments_behind(version, user=None):
+    """Live environments of the version's template on a lower version (bulk-upgrade candidates); with `user`,
+    only those the user may update (a template admin does not learn other projects' environment names)."""
+    key = version.sort_key
+    envs = Environment.objects.all() if user is None else scope(Environment.objects.all(), user,
+                                                                perms.ENVIRONMENT_UPDATE)
+    envs = envs.filter(template_version__template=version.template_id).exclude(
+        status=Environment.DESTROYED).select_related("project", "template_version", "owner").order_by(
+        "project__slug", "name")
+    return [e for e in envs if e.template_version.sort_key < key]
+
+
+def environment_pending_update(environment):
+    """The update waiting for (or running after) confirmation, if any."""
+    from environments.models import EnvironmentUpdate
+
+    return EnvironmentUpdate.objects.filter(environment=environment, status=EnvironmentUpdate.PENDING,
+                                            run__status__in=Run.ACTIVE).select_related("run", "to_version").first()

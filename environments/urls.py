@@ -1,6 +1,6 @@
 from django.urls import path
 
-from environments import streams, views
+from environments import streams, template_views, views
 
 app_name = "environments"
 urlpatterns = [
@@ -11,12 +11,19 @@ urlpatterns = [
     path("<int:pk>/status/", views.environment_status, name="status"),
     path("<int:pk>/destroy/", views.environment_destroy, name="destroy"),
     path("<int:pk>/retry/", views.environment_retry, name="retry"),
+    path("<int:pk>/update/", template_views.environment_update, name="update"),
+    path("<int:pk>/forget/", views.environment_forget, name="forget"),
+    path("<int:pk>/extend/", views.environment_extend, name="extend"),
+    path("<int:pk>/state/", views.state_download, name="state_download"),
+    path("<int:pk>/state/unlock/", views.state_unlock, name="state_unlock"),
 ]
 
 run_urlpatterns = ([
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/events", streams.run_events_stream, name="events"),
     path("<int:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:pk>/approve/", views.run_approve, name="approve"),
+    path("<int:pk>/reject/", views.run_reject, name="reject"),
     path("<int:pk>/queue/", views.run_queue, name="queue"),
     path("<int:pk>/events.json", views.run_events_json, name="events_json"),
 ], "runs")
@@ -25,3 +32,16 @@ template_urlpatterns = ([
     path("", views.template_list, name="list"),
     path("<int:pk>/", views.template_detail, name="detail"),
 ], "catalog")
+
+# Template management (platform team, admins of the owning project), under /admin-portal/templates/.
+template_admin_urlpatterns = ([
+    path("", template_views.template_admin_list, name="list"),
+    path("<int:pk>/", template_views.template_admin_detail, name="detail"),
+    path("<int:pk>/import/", template_views.template_admin_import, name="import"),
+    path("<int:pk>/git/", template_views.template_admin_git, name="git"),
+    path("<int:pk>/policy/", template_views.template_admin_policy, name="policy"),
+    path("versions/<int:pk>/publish/", template_views.template_version_publish, name="publish"),
+    path("versions/<int:pk>/deprecate/", template_views.template_version_deprecate, name="deprecate"),
+    path("versions/<int:pk>/upgrade/", template_views.upgrade_new, name="upgrade_new"),
+    path("upgrades/<int:pk>/", template_views.upgrade_detail, name="upgrade"),
+], "template_admin")

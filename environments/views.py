@@ -1,14 +1,15 @@
 """Pages: environment list, template picker, create form, environment and run pages."""
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from environments import selectors, services
+from environments import policy, selectors, services
 from environments.forms import EnvironmentForm
 from environments.models import Environment, Run
 from rbac import permissions as perms
@@ -63,8 +64,10 @@ def environment_new(request):
         raise PermissionDenied("You may not create environments in any project.")
     versions = selectors.template_versions_for_project(request.user, project)
     latest = {}
-    for version in versions:  # ordered newest first per template
-        latest.setdefault(version.template_id, version)
+    for version in versions:  # the highest published version number of each template
+        current = latest.get(version.template_id)
+        if current is None or version.sort_key > current.sort_key:
+            latest[version.template_id] = version
     return render(request, "environments/new.html", {"project": project, "versions": list(latest.values())})
 
 
@@ -80,10 +83,12 @@ def environment_create(request, version_id):
         try:
             environment, run = services.environment_create(
                 request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
-                ip=_client_ip(request),
+                lifetime_hours=form.cleaned_data.get("lifetime_hours"), ip=_client_ip(request),
             )
+        except services.PolicyViolation as exc:
+            form.add_policy_errors(exc.errors)
         except services.InvalidRequest as exc:
-            form.add_error("name", str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             return redirect("runs:detail", pk=run.pk)
     return render(request, "environments/create.html", {
@@ -109,7 +114,116 @@ def environment_detail(request, pk):
         "can_retry": environment.status == Environment.FAILED
         and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
         "template_available": selectors.template_available_in(environment),
+        # Template management: a newer published version, and who may update.
+        "update_available": selectors.environment_update_available(environment),
+        "can_update": environment.status in (Environment.READY, Environment.FAILED)
+        and has_perm(request.user, perms.ENVIRONMENT_UPDATE, environment.project),
+        **_state_context(request.user, environment),
+        **_leftover_context(request.user, environment, runs),
+        "can_extend": environment.status != Environment.DESTROYED
+        and services.environment_may_extend(request.user, environment),
     })
+
+
+@login_required
+@require_POST
+def environment_forget(request, pk):
+    """A project admin marks a failed environment as cleaned up (audited, with what it leaves behind)."""
+    environment = _environment_or_404(request, pk)
+    note = request.POST.get("note", "").strip()[:1000]
+    try:
+        services.environment_forget(request.user, environment, note, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} is marked as cleaned up; the audit log lists what was left.")
+    return redirect("environments:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def environment_extend(request, pk):
+    """Set the environment to expire `hours` from now (owner or project admin, within the template's maximum)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    environment = _environment_or_404(request, pk)
+    if not services.environment_may_extend(request.user, environment):
+        raise PermissionDenied("Only the environment's owner or a project admin may change its lifetime.")
+    try:
+        hours = int(request.POST.get("hours", ""))
+        if hours < 1:
+            raise ValueError
+    except ValueError:
+        messages.error(request, "Give the new lifetime as a whole number of hours, at least 1.")
+        return redirect("environments:detail", pk=pk)
+    try:
+        services.environment_extend(environment, request.user, timezone.now() + timedelta(hours=hours),
+                                    ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{environment.name} now expires in {hours} hours.")
+    return redirect("environments:detail", pk=pk)
+
+
+def _leftover_context(user, environment, runs):
+    """After a destroy that did not finish, or any failure: what may still exist, and the ways out."""
+    if environment.status != Environment.FAILED:
+        return {}
+    last = runs[0] if runs else None
+    return {
+        "leftovers": services.environment_leftovers(environment),
+        "destroy_failed": last is not None and last.operation == Run.DESTROY,
+        "can_forget": has_perm(user, perms.PROJECT_MANAGE, environment.project),
+    }
+
+
+def _state_context(user, environment):
+    from environments.models import StateLock
+    from environments.state import state_lock_info
+
+    lock = StateLock.objects.filter(environment=environment).first()
+    return {
+        "state_versions": environment.state_versions.select_related("run").order_by("-created_at", "-pk")[:5],
+        "state_lock": state_lock_info(lock) if lock else None,
+        "state_lock_since": lock.created_at if lock else None,
+        "can_read_state": has_perm(user, perms.STATE_READ, environment.project),
+        "can_unlock_state": has_perm(user, perms.STATE_MANAGE, environment.project),
+    }
+
+
+@login_required
+@require_GET
+def state_download(request, pk):
+    """The environment's current Terraform state as a file (audited: state can hold secrets)."""
+    environment = _environment_or_404(request, pk)
+    try:
+        raw = services.state_download(request.user, environment, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+        return redirect("environments:detail", pk=pk)
+    response = HttpResponse(raw, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{environment.name}.tfstate"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def state_unlock(request, pk):
+    """Force-unlock the environment's state (audited)."""
+    from environments.state import state_force_unlock
+
+    environment = _environment_or_404(request, pk)
+    try:
+        info = state_force_unlock(request.user, environment, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Unlocked (the lock was held by {info['Who']})." if info else "It was not locked.")
+    return redirect("environments:detail", pk=pk)
 
 
 def _variable_rows(environment):
@@ -165,11 +279,42 @@ def environment_destroy(request, pk):
 @require_GET
 def run_detail(request, pk):
     run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    project = run.environment.project
+    can_decide = run.status == Run.AWAITING_APPROVAL and (
+        has_perm(request.user, perms.RUN_APPROVE, project)
+        or (run.gate == Run.GATE_CONFIRMATION and has_perm(request.user, perms.ENVIRONMENT_UPDATE, project))
+    )
     return render(request, "environments/run.html", {
         "run": run,
         "environment": run.environment,
-        "can_cancel": run.is_active and has_perm(request.user, perms.RUN_CANCEL, run.environment.project),
+        "can_cancel": run.is_active and has_perm(request.user, perms.RUN_CANCEL, project),
+        "can_decide": can_decide,
+        "approval_timeout_hours": settings.RUN_APPROVAL_TIMEOUT_HOURS,
     })
+
+
+def _decide(request, pk, service, done):
+    run = get_object_or_404(selectors.run_list(request.user), pk=pk)
+    comment = request.POST.get("comment", "").strip()[:2000]
+    try:
+        service(run, request.user, comment, ip=_client_ip(request))
+    except services.InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("runs:detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def run_approve(request, pk):
+    return _decide(request, pk, services.run_approve, "Approved: a worker applies the plan you saw.")
+
+
+@login_required
+@require_POST
+def run_reject(request, pk):
+    return _decide(request, pk, services.run_reject, "Rejected: nothing was applied.")
 
 
 @login_required
@@ -255,7 +400,7 @@ def template_detail(request, pk):
             services.template_share(template, target, actor=request.user)
             messages.success(request, f"{template.name} is now shared with {target or 'all projects'}.")
         return redirect("catalog:detail", pk=template.pk)
-    versions = list(selectors.template_versions(template))
+    versions = selectors.template_versions_sorted(template)
     latest = selectors.version_latest(versions)
     shares = template.shares.select_related("project").order_by("project__name") if can_share else []
     return render(request, "environments/catalog_detail.html", {
@@ -270,14 +415,11 @@ def template_detail(request, pk):
     })
 
 
-RESERVED_VARIABLE_PREFIX = "terrace_"  # terrace_environment_id, terrace_project, ...: filled by the portal
-
-
 def _catalog_variable_rows(version):
     """The variables table of a template page: user inputs first, then those Terrace sets itself."""
     if version is None:
         return []
-    rows = [dict(var, reserved=var["name"].startswith(RESERVED_VARIABLE_PREFIX)) for var in version.variables]
+    rows = [dict(var, reserved=var["name"] in policy.INJECTED) for var in version.variables]
     return sorted(rows, key=lambda row: row["reserved"])
 
 

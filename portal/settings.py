@@ -54,6 +54,8 @@ ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost").
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 # Where browsers reach the portal; used in links the workers write (notifications, state backend).
 TERRACE_URL = env("TERRACE_URL", "http://127.0.0.1:8000")
+# Where workers reach the web process (the Terraform state backend); defaults to TERRACE_URL.
+TERRACE_INTERNAL_URL = env("TERRACE_INTERNAL_URL") or TERRACE_URL
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -72,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -179,6 +182,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "tasks.runs_reap", "schedule": 10.0},
+    "environment-lifecycle": {"task": "tasks.environments_lifecycle", "schedule": 60.0},
 }
 
 # --- Terraform -----------------------------------------------------------------------------------------
@@ -223,9 +227,38 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 20)
 RUN_MAX_EVENTS = env_int("RUN_MAX_EVENTS", 20000)
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 20)
+# Environment lifetime (TTL): notices this long before expiry (d/h/m/s), email and a signed webhook.
+TTL_NOTICE_LEADS = env("TTL_NOTICE_LEADS", "2d,2h,30m")
+TERRACE_WEBHOOK_URL = env("TERRACE_WEBHOOK_URL", "")
+TERRACE_WEBHOOK_SECRET = env("TERRACE_WEBHOOK_SECRET", "")
+TERRACE_WEBHOOK_TIMEOUT_SECONDS = env_int("TERRACE_WEBHOOK_TIMEOUT_SECONDS", 5)
+if TERRACE_WEBHOOK_URL and not TERRACE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("TERRACE_WEBHOOK_URL needs TERRACE_WEBHOOK_SECRET to sign deliveries.")
+# Email: SMTP with EMAIL_HOST etc. in production; printed to the console in the embedded default.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if env("EMAIL_HOST")
+                    else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "terrace@localhost")
+# A plan waiting for approval (or confirmation) longer than this is discarded.
+RUN_APPROVAL_TIMEOUT_HOURS = env_int("RUN_APPROVAL_TIMEOUT_HOURS", 72)
 # How often a live stream without Redis looks for new events.
 STREAM_POLL_SECONDS = float(env("STREAM_POLL_SECONDS", "0.1"))
 STREAM_KEEPALIVE_SECONDS = float(env("STREAM_KEEPALIVE_SECONDS", "15"))
+
+# --- Template import (web process: git and the HCL parser only, bounded) -----------------------------------
+# Largest template folder or archive accepted (uncompressed bytes) and most files; `git fetch` timeout.
+TEMPLATE_MAX_BYTES = env_int("TEMPLATE_MAX_BYTES", 20 * 1024 * 1024)
+TEMPLATE_MAX_FILES = env_int("TEMPLATE_MAX_FILES", 2000)
+TEMPLATE_GIT_TIMEOUT = env_int("TEMPLATE_GIT_TIMEOUT", 60)
+# Accept file:// repository URLs (single-machine setups, tests). Off by default: on a shared server it would let
+# a template admin import any repository readable by the web process.
+TEMPLATE_GIT_ALLOW_FILE = env_bool("TEMPLATE_GIT_ALLOW_FILE", False)
+# A known_hosts file for ssh:// repositories: their host keys must be in it. Unset: the first key seen is trusted.
+TEMPLATE_GIT_KNOWN_HOSTS = env("TEMPLATE_GIT_KNOWN_HOSTS", "")
 
 LOGGING = {
     "version": 1,

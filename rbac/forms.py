@@ -115,3 +115,22 @@ class OnboardForm(ProjectForm):
         super().__init__(*args, **kwargs)
         self.fields["templates"].queryset = templates
         self.fields["templates"].label_from_instance = lambda t: f"{t.name} ({t.project.name})"
+
+
+class ProjectQuotaForm(ServiceErrorsMixin, forms.Form):
+    max_environments = forms.IntegerField(
+        min_value=0, required=False, label="Active environments in the project",
+        help_text="Environments not yet destroyed. Empty: no limit.",
+    )
+    max_environments_per_user = forms.IntegerField(
+        min_value=0, required=False, label="Active environments per person",
+        help_text="Counted by owner. Empty: no limit.",
+    )
+
+
+class ScimTokenForm(forms.Form):
+    """A new SCIM bearer token for an identity provider."""
+
+    name = forms.CharField(
+        max_length=200, label="Name", help_text="Which identity provider uses it, e.g. “Okta production”.",
+    )

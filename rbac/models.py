@@ -12,6 +12,9 @@ class Project(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # Quotas on environments that are not destroyed; empty: no limit.
+    max_environments = models.PositiveIntegerField(null=True, blank=True)
+    max_environments_per_user = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -93,3 +96,53 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["-created_at"]), models.Index(fields=["project", "-created_at"])]
+
+
+# --- SCIM provisioning ---------------------------------------------------------------------------------
+
+class ScimToken(models.Model):
+    """A bearer token an identity provider uses to push users and groups over SCIM.
+
+    Only a SHA-256 of the token is stored: the token is random (256 bits), so a fast hash is enough and lets
+    each request find its token with one indexed lookup. The clear token is shown once, when created.
+    """
+
+    name = models.CharField(max_length=200, help_text="Which identity provider uses it, e.g. 'Okta production'.")
+    prefix = models.CharField(max_length=32, help_text="The first characters, to recognise the token in lists.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class ScimUser(models.Model):
+    """What SCIM knows of a user beyond Django's own columns.
+
+    The identity provider's `externalId`, and the SCIM attributes Terrace keeps without using them (phone
+    numbers, the enterprise extension, ...), so that what an IdP writes it reads back unchanged. `userName`,
+    `active`, the primary email and the name are mirrored into the User row, which stays the truth for login.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scim")
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class ScimGroup(models.Model):
+    """Creation and change times of a group pushed over SCIM (the `meta` SCIM asks for; Group has none)."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="scim")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)

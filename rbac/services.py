@@ -174,3 +174,22 @@ def role_binding_delete(actor, binding, *, ip=None):
             raise InvalidRequest("This is the last org_admin binding; grant another one first.")
     audit(actor, "role_binding.delete", binding, project=binding.project, data=_binding_data(binding), ip=ip)
     binding.delete()
+
+
+def project_quota_set(actor, project, *, max_environments, max_environments_per_user, ip=None):
+    """Set a project's limits on active environments (org admins only; None: no limit)."""
+    _require_org_admin(actor, "change project quotas")
+    for field, value in (("max_environments", max_environments),
+                         ("max_environments_per_user", max_environments_per_user)):
+        if value is not None and value < 0:
+            raise InvalidRequest("A limit cannot be negative.", field)
+    before = {"max_environments": project.max_environments,
+              "max_environments_per_user": project.max_environments_per_user}
+    project.max_environments = max_environments
+    project.max_environments_per_user = max_environments_per_user
+    project.save(update_fields=["max_environments", "max_environments_per_user"])
+    audit(actor, "project.quota", project, project=project, ip=ip, data={
+        "before": before,
+        "after": {"max_environments": max_environments, "max_environments_per_user": max_environments_per_user},
+    })
+    return project

@@ -10,13 +10,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Func, IntegerField, OuterRef, Q, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rbac import permissions as perms
 from rbac import services
-from rbac.forms import GroupForm, MemberForm, ProjectForm, RoleBindingForm
-from rbac.models import Group, Membership, Project
+from rbac.audit import audit
+from rbac.forms import GroupForm, MemberForm, ProjectForm, ProjectQuotaForm, RoleBindingForm, ScimTokenForm
+from rbac.models import Group, Membership, Project, ScimToken
+from rbac.scim import tokens as scim_tokens_service
 from rbac.scoping import has_org_perm, has_perm, scope
 
 PAGE_SIZE = 25
@@ -133,7 +137,38 @@ def project_detail(request, slug):
         "shares": shares,
         "form": form,
         "is_org_admin": has_org_perm(request.user, perms.ORG_MANAGE),
+        **_quota_context(project),
     }, status=400 if request.method == "POST" else 200)
+
+
+def _quota_context(project, form=None):
+    # Through the reverse accessor: rbac stays free of imports from environments.
+    return {
+        "quota_form": form or ProjectQuotaForm(initial={
+            "max_environments": project.max_environments,
+            "max_environments_per_user": project.max_environments_per_user,
+        }),
+        "active_environments": project.environments.exclude(status="destroyed").count(),
+    }
+
+
+@login_required
+@require_POST
+def project_quota(request, slug):
+    """Org admins set a project's environment limits."""
+    project = _managed_project(request, slug)
+    form = ProjectQuotaForm(request.POST)
+    if form.is_valid():
+        try:
+            services.project_quota_set(request.user, project, ip=_ip(request), **form.cleaned_data)
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Limits of {project.name} saved.")
+            return redirect("rbac:project", slug=project.slug)
+    messages.error(request, "The limits were not saved: " + "; ".join(
+        f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}" for f, e in form.errors.items()))
+    return redirect("rbac:project", slug=project.slug)
 
 
 @login_required
@@ -223,3 +258,147 @@ def member_remove(request, pk, membership_id):
     )
     messages.success(request, f"{membership.user.get_username()} removed from {membership.group.name}.{note}")
     return redirect("rbac:group", pk=membership.group_id)
+
+
+# --- Audit log ---------------------------------------------------------------------------------------------
+
+AUDIT_FILTERS = ("actor", "action", "project", "object_type", "object_id", "since", "until")
+
+
+def _audit_events(request):
+    """The audit events the user may see (org admins: all; project admins: their projects'), filtered by the
+    query string. Returns (queryset, filters, errors)."""
+    from datetime import datetime, time
+
+    from django.utils import timezone
+
+    from rbac.models import AuditEvent
+
+    events = scope(AuditEvent.objects.all(), request.user, perms.AUDIT_VIEW)
+    filters = {k: request.GET.get(k, "").strip() for k in AUDIT_FILTERS}
+    errors = []
+    if filters["actor"]:
+        events = events.filter(actor_label__iexact=filters["actor"])
+    if filters["action"]:
+        # "environment" matches every environment.* action; "environment.create" only that one.
+        action = filters["action"]
+        events = events.filter(action=action) if "." in action else events.filter(action__startswith=action + ".")
+    if filters["project"]:
+        events = events.filter(project__slug=filters["project"])
+    if filters["object_type"]:
+        events = events.filter(object_type=filters["object_type"])
+    if filters["object_id"]:
+        events = events.filter(object_id=filters["object_id"])
+    for key, lookup, at in (("since", "created_at__gte", time.min), ("until", "created_at__lte", time.max)):
+        if filters[key]:
+            try:
+                day = datetime.strptime(filters[key], "%Y-%m-%d").date()
+            except ValueError:
+                errors.append(f"{key}: use a date like 2026-01-31")
+                continue
+            events = events.filter(**{lookup: timezone.make_aware(datetime.combine(day, at))})
+    return events.select_related("project").order_by("-created_at", "-pk"), filters, errors
+
+
+def _require_audit_access(request):
+    if not scope(Project.objects.all(), request.user, perms.AUDIT_VIEW).exists() and not has_org_perm(
+            request.user, perms.AUDIT_VIEW):
+        raise PermissionDenied("The audit log is for project and org admins.")
+
+
+@login_required
+@require_GET
+def audit_list(request):
+    """Every state change, newest first, with filters; project admins see their projects' events."""
+    _require_audit_access(request)
+    events, filters, errors = _audit_events(request)
+    projects = scope(Project.objects.all(), request.user, perms.AUDIT_VIEW).order_by("name")
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(request, "rbac/audit.html", {
+        "page": _page(request, events, size=50),
+        "filters": filters,
+        "errors": errors,
+        "projects": projects,
+        "export_query": query,
+    }, status=400 if errors else 200)
+
+
+@login_required
+@require_GET
+def audit_export(request, fmt):
+    """The filtered audit log as CSV or JSON Lines, streamed (no row limit)."""
+    import csv
+    import json
+
+    from django.http import HttpResponseBadRequest, StreamingHttpResponse
+
+    if fmt not in ("csv", "jsonl"):
+        raise Http404("Export formats: csv, jsonl.")
+    _require_audit_access(request)
+    events, _, errors = _audit_events(request)
+    if errors:
+        return HttpResponseBadRequest("; ".join(errors))
+    rows = events.values_list("created_at", "actor_label", "action", "project__slug", "object_type", "object_id",
+                              "ip", "data").iterator(chunk_size=2000)
+    columns = ("time", "actor", "action", "project", "object_type", "object_id", "ip", "data")
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    if fmt == "csv":
+        writer = csv.writer(Echo())
+
+        def lines():
+            yield writer.writerow(columns)
+            for row in rows:
+                yield writer.writerow([row[0].isoformat(), *row[1:7], json.dumps(row[7], sort_keys=True)])
+
+        content_type = "text/csv"
+    else:
+        def lines():
+            for row in rows:
+                values = (row[0].isoformat(), *row[1:])
+                yield json.dumps(dict(zip(columns, values, strict=True)), default=str) + "\n"
+
+        content_type = "application/x-ndjson"
+    audit(request.user, "audit.export", request.user, ip=_ip(request),
+          data={"format": fmt, "filters": {k: v for k, v in request.GET.items() if k in AUDIT_FILTERS}})
+    response = StreamingHttpResponse(lines(), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="terrace-audit.{"csv" if fmt == "csv" else "jsonl"}"'
+    return response
+# --- SCIM tokens ---------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scim_tokens(request):
+    """SCIM bearer tokens: create one (its value is shown once, on this response only), list, revoke."""
+    _require_org_admin(request)
+    form = ScimTokenForm(request.POST or None)
+    created = raw = None
+    if request.method == "POST" and form.is_valid():
+        created, raw = scim_tokens_service.scim_token_create(
+            request.user, name=form.cleaned_data["name"], ip=_ip(request)
+        )
+        form = ScimTokenForm()
+    response = render(request, "rbac/scim_tokens.html", {
+        "tokens": ScimToken.objects.select_related("created_by"),
+        "form": form,
+        "created": created,
+        "raw_token": raw,
+        "endpoint": request.build_absolute_uri("/scim/v2/"),
+    }, status=400 if request.method == "POST" and created is None else 200)
+    add_never_cache_headers(response)  # the page may carry a clear token once
+    return response
+
+
+@login_required
+@require_POST
+def scim_token_revoke(request, pk):
+    _require_org_admin(request)
+    token = get_object_or_404(ScimToken, pk=pk)
+    if scim_tokens_service.scim_token_revoke(request.user, token, ip=_ip(request)):
+        messages.success(request, f"Token “{token.name}” revoked: the identity provider can no longer use it.")
+    else:
+        messages.info(request, f"Token “{token.name}” was already revoked.")
+    return redirect("rbac:scim_tokens")

@@ -207,13 +207,14 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, terraform_cli_config):
-    """One Celery worker process for the session, on the test database and the Redis test broker.
+def live_worker(django_db_setup, django_db_blocker, terraform_cli_config, live_portal):
+    """One Celery worker process for the session, on the test database and the Redis test broker, keeping
+    Terraform state in the live portal (its http backend).
 
     Its folders live outside pytest's basetemp: another pytest session on the machine prunes old basetemps
     and would delete a run directory under a running Terraform."""
     folder = tempfile.mkdtemp(prefix="terrace-worker-")
-    worker = Worker(terraform_cli_config, folder)
+    worker = Worker(terraform_cli_config, folder, extra_env={"TERRACE_INTERNAL_URL": live_portal.url})
     yield worker
     worker.stop()
     shutil.rmtree(folder, ignore_errors=True)
@@ -222,15 +223,15 @@ def live_worker(django_db_setup, django_db_blocker, terraform_cli_config):
 class Portal:
     """The ASGI portal served by uvicorn (live streams need a real ASGI server)."""
 
-    def __init__(self, terraform_cli_config, tmp):
+    def __init__(self, terraform_cli_config, tmp, extra_env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tmp) / "portal.log"
+        self.log_path = Path(tmp) / f"portal-{self.port}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port",
              str(self.port), "--timeout-graceful-shutdown", "1"],
-            cwd=ROOT, env=_process_env(terraform_cli_config), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_process_env(terraform_cli_config, extra_env), stdout=self.log, stderr=subprocess.STDOUT,
         )
 
         def up():
@@ -250,6 +251,9 @@ class Portal:
             self.proc.kill()
         self.log.close()
 
+    def output(self):
+        return self.log_path.read_text()
+
 
 @pytest.fixture(scope="session")
 def live_portal(django_db_setup, terraform_cli_config, tmp_path_factory):
@@ -258,14 +262,15 @@ def live_portal(django_db_setup, terraform_cli_config, tmp_path_factory):
     portal.stop()
 
 
-def wait_for_run(run, timeout=90, poll=0.2):
-    """Poll the database until the run finishes; returns the refreshed run (also used by bench/)."""
+def wait_for_run(run, timeout=90, poll=0.2, statuses=None):
+    """Poll the database until the run finishes (or reaches one of `statuses`); returns the refreshed run (also
+    used by bench/)."""
     from environments.models import Run
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.refresh_from_db()
-        if run.status in Run.FINISHED:
+        if run.status in (statuses or Run.FINISHED):
             return run
         time.sleep(poll)
     raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s")

@@ -27,6 +27,12 @@ PUBLIC = {
         "account_confirm_login_code", "account_request_login_code", "account_confirm_password_reset_code",
         "account_change_phone", "account_verify_phone",
     )},
+    # SCIM 2.0: authenticated by a SCIM bearer token only, never by a session (a signed-in org admin gets 401
+    # too); tokens, 401s and revocation are tested in tests/rbac/test_scim_auth.py.
+    **{f"scim:{name}": "SCIM endpoint, bearer-token authenticated" for name in (
+        "root", "service_provider_config", "resource_types", "resource_type", "schemas", "schema", "users",
+        "users_search", "user", "groups", "groups_search", "group", "search", "bulk", "me", "not_found",
+    )},
 }
 
 # name -> (method, url builder, {persona: expected status})
@@ -37,6 +43,17 @@ MANAGERS_200 = {"org_admin": 200, "project_admin": 200, "developer": 403, "viewe
                 "anonymous": 302}
 ORG_ONLY = {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403, "outsider": 403,
             "anonymous": 302}
+
+
+# Managing a template owned by "genai": only the org admin; team-a sees it through the share.
+TEMPLATE_MANAGERS = {"org_admin": 200, "project_admin": 403, "developer": 403, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}
+
+
+def _batch_pk(o):
+    from environments.models import UpgradeBatch
+
+    return UpgradeBatch.objects.get_or_create(target_version=o["version"])[0].pk
 
 
 def _group_pk():
@@ -64,26 +81,79 @@ MATRIX = {
     "environments:retry": ("post", lambda o: f"/environments/{o['env'].pk}/retry/",
                            {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
                             "outsider": 404, "anonymous": 302}),
+    # Nothing has been applied yet (the apply is queued): readers are sent back with "no state yet".
+    "environments:state_download": ("get", lambda o: f"/environments/{o['env'].pk}/state/", MANAGERS_200 | {
+        "org_admin": 302, "project_admin": 302}),
+    # Not locked: admins are sent back with "it was not locked".
+    "environments:state_unlock": ("post", lambda o: f"/environments/{o['env'].pk}/state/unlock/", MANAGERS_200 | {
+        "org_admin": 302, "project_admin": 302}),
+    # Only the owner (the developer) or a project admin may change the lifetime; both are sent back to the page.
+    "environments:extend": ("post", lambda o: f"/environments/{o['env'].pk}/extend/",
+                            {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403,
+                             "outsider": 404, "anonymous": 302}),
+    # The environment is provisioning, not failed: admins are sent back with the reason; others may not.
+    "environments:forget": ("post", lambda o: f"/environments/{o['env'].pk}/forget/",
+                            MANAGERS_200 | {"org_admin": 302, "project_admin": 302}),
     "runs:detail": ("get", lambda o: f"/runs/{o['run'].pk}/", MEMBERS_200),
     # The run is still queued: allowed users cancel it and are sent back to the run page.
     "runs:cancel": ("post", lambda o: f"/runs/{o['run'].pk}/cancel/",
+                    {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                     "anonymous": 302}),
+    # The run is queued, not waiting for a decision: allowed users are sent back with that reason.
+    "runs:approve": ("post", lambda o: f"/runs/{o['run'].pk}/approve/",
+                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
+                      "anonymous": 302}),
+    "runs:reject": ("post", lambda o: f"/runs/{o['run'].pk}/reject/",
                     {"org_admin": 302, "project_admin": 302, "developer": 302, "viewer": 403, "outsider": 404,
                      "anonymous": 302}),
     "runs:queue": ("get", lambda o: f"/runs/{o['run'].pk}/queue/", MEMBERS_200),
     "runs:events_json": ("get", lambda o: f"/runs/{o['run'].pk}/events.json", MEMBERS_200),
     # The live stream answers 401 rather than a login redirect: EventSource cannot follow one usefully.
     "runs:events": ("get", lambda o: f"/runs/{o['run'].pk}/events", MEMBERS_200 | {"anonymous": 401}),
+    # Terraform's state backend accepts only a run's own credential, never a session: 401 for everyone.
+    "state_backend": ("get", lambda o: f"/state/{o['env'].pk}", dict.fromkeys(PERSONAS, 401)),
     # Platform admin pages.
     "rbac:projects": ("get", lambda o: "/admin-portal/projects/", MANAGERS_200 | {"outsider": 403}),
     "rbac:project": ("get", lambda o: "/admin-portal/projects/team-a/", MANAGERS_200),
     # A binding id that does not exist, so no persona changes anything for the next one.
     "rbac:binding_delete": ("post", lambda o: "/admin-portal/projects/team-a/bindings/0/delete/",
                             MANAGERS_200 | {"org_admin": 404, "project_admin": 404}),
+    # Empty limits posted: org admins save "no limit" and are sent back; project admins may not.
+    "rbac:project_quota": ("post", lambda o: "/admin-portal/projects/team-a/quota/",
+                           MANAGERS_200 | {"org_admin": 302, "project_admin": 403}),
+    # Not an object page: people who administer nothing get 403, as on the project list.
+    "rbac:audit": ("get", lambda o: "/admin-portal/audit/", MANAGERS_200 | {"outsider": 403}),
+    "rbac:audit_export": ("get", lambda o: "/admin-portal/audit/export.csv", MANAGERS_200 | {"outsider": 403}),
     "rbac:groups": ("get", lambda o: "/admin-portal/groups/", ORG_ONLY),
     "rbac:group": ("get", lambda o: f"/admin-portal/groups/{_group_pk()}/", ORG_ONLY),
     "rbac:member_remove": ("post", lambda o: f"/admin-portal/groups/{_group_pk()}/members/0/delete/",
                            ORG_ONLY | {"org_admin": 404}),
+    # SCIM token administration (org admins only); token 0 does not exist, so nothing is revoked.
+    "rbac:scim_tokens": ("get", lambda o: "/admin-portal/scim-tokens/", ORG_ONLY),
+    "rbac:scim_token_revoke": ("post", lambda o: "/admin-portal/scim-tokens/0/revoke/", ORG_ONLY | {"org_admin": 404}),
     "onboard": ("get", lambda o: "/admin-portal/onboard/", ORG_ONLY),
+    # Template management. The sandbox template is owned by "genai" and shared with team-a: team-a's project
+    # admin sees it (403 to manage), the outsider does not (404). Writes answer with a redirect carrying the
+    # outcome (an empty form is refused with a message; deprecate really deprecates).
+    "environments:update": ("get", lambda o: f"/environments/{o['env'].pk}/update/",
+                            MEMBERS_200 | {"viewer": 403}),
+    "template_admin:list": ("get", lambda o: "/admin-portal/templates/", ORG_ONLY | {"project_admin": 200}),
+    "template_admin:detail": ("get", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/",
+                              TEMPLATE_MANAGERS),
+    "template_admin:policy": ("get", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/policy/",
+                              TEMPLATE_MANAGERS),
+    "template_admin:import": ("post", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/import/",
+                              TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:git": ("post", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/git/",
+                           TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:publish": ("post", lambda o: f"/admin-portal/templates/versions/{o['version'].pk}/publish/",
+                               TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:deprecate": ("post", lambda o: f"/admin-portal/templates/versions/{o['version'].pk}/deprecate/",
+                                 TEMPLATE_MANAGERS | {"org_admin": 302}),
+    "template_admin:upgrade_new": ("get", lambda o: f"/admin-portal/templates/versions/{o['version'].pk}/upgrade/",
+                                   TEMPLATE_MANAGERS),
+    "template_admin:upgrade": ("get", lambda o: f"/admin-portal/templates/upgrades/{_batch_pk(o)}/",
+                               TEMPLATE_MANAGERS),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
     "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),

@@ -49,7 +49,7 @@ def source_url(version):
     """A link to a version's source: the Git repository, or the bundled folder under CATALOG_SOURCE_URL."""
     ref = version.source_ref or ""
     if version.source == "git":
-        url = ref.split("@", 1)[0]
+        url = version.source_url or ""
         return url if url.startswith(("https://", "http://")) else ""
     if version.source == "catalog" and settings.CATALOG_SOURCE_URL and ref.startswith("catalog/"):
         return settings.CATALOG_SOURCE_URL.rstrip("/") + "/" + ref.removeprefix("catalog/")

@@ -63,8 +63,16 @@
     status: function (e) {
       const s = e.data.status;
       badge(s);
+      // A plan that starts or stops waiting for a decision: the server renders the decision panel.
+      const shown = root.dataset.status;
+      if ((s === "awaiting_approval" && (shown === "queued" || shown === "planning")) ||
+          (shown === "awaiting_approval" && s !== "awaiting_approval" && s !== "planning" && s !== "queued")) {
+        root.dataset.status = s;
+        window.location.reload();
+        return;
+      }
       if (s === "queued") setPhase("queued", "running");
-      if (s === "failed" || s === "errored" || s === "canceled") {
+      if (s === "failed" || s === "errored" || s === "canceled" || s === "discarded") {
         document.querySelectorAll("#phases .phase.running").forEach(function (li) { li.className = "phase failed"; });
         appendLog("Run " + s + (e.data.error ? ": " + e.data.error : ""), "error");
       }

@@ -10,15 +10,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
+from environments import crypto
 from environments.models import Environment, Run
 from environments.runs import TransitionRefused, run_claim, run_transition
-from environments.services import environment_secret_values, snapshot_extract
+from environments.services import environment_update_applied, run_inputs, snapshot_extract
 from tasks.runner import process
 from tasks.runner.events import parse_line, redact_outputs
 from tasks.runner.masking import Masker
 from tasks.runner.sink import EventSink
-from tasks.runner.state import state_pull, state_push
+from tasks.runner.state import state_backend_prepare, state_lock_cleanup, state_rescue
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,9 @@ class Execution:
     def __init__(self, run):
         self.run = run
         self.environment = run.environment
-        secret_values = environment_secret_values(self.environment)
-        self.variables = {**self.environment.variables, **secret_values}
+        # An update run applies its target version and values; the environment switches only on success.
+        self.version, clear_values, secret_values = run_inputs(run)
+        self.variables = {**clear_values, **secret_values}
         self.masker = Masker(secret_values.values())
         self.sink = EventSink(run.pk, self.masker)
         self.workdir = Path(settings.RUNS_DIR) / f"run-{run.pk}-{secrets.token_hex(4)}"
@@ -45,7 +48,9 @@ class Execution:
         self.tail = []  # last plain lines, for a reason when Terraform printed no diagnostic
         self.plan_summary = None
         self.final_outputs = None  # from apply's `outputs` event; saves a `terraform output` process
-        self.deadline = time.monotonic() + settings.RUN_TIMEOUT_SECONDS
+        minutes = self.environment.template_version.template.run_timeout_minutes
+        self.timeout = minutes * 60 if minutes else settings.RUN_TIMEOUT_SECONDS
+        self.deadline = time.monotonic() + self.timeout
 
     # -- events ------------------------------------------------------------------------------------------
     def on_line(self, phase):
@@ -82,13 +87,14 @@ class Execution:
     # -- steps -------------------------------------------------------------------------------------------
     def prepare(self):
         self.workdir.mkdir(parents=True, mode=0o700)
-        snapshot_extract(self.environment.template_version.snapshot, self.workdir)
+        snapshot_extract(self.version.snapshot, self.workdir)
         path = self.workdir / TFVARS_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(self.variables, fh)
-        state_pull(self.environment, str(self.workdir))
-        self.env = process.build_env(str(self.workdir))
+        backend_env, token = state_backend_prepare(self.run, str(self.workdir))
+        self.masker.add(token)
+        self.env = process.build_env(str(self.workdir), backend_env)
 
     def outputs(self):
         result = subprocess.run(
@@ -101,10 +107,16 @@ class Execution:
     def apply(self):
         self.phase("init", "Initializing")
         self.terraform("init", process.init_command())
-        self.phase("plan", "Planning")
-        self.terraform("plan", process.plan_command(PLAN_FILE))
-        self.sink.flush()
-        run_transition(self.run, Run.APPLYING, plan_summary=self.plan_summary)
+        if self.run.status == Run.APPLYING:  # claimed after approval: apply the plan that was decided on
+            self.restore_plan()
+        else:
+            self.phase("plan", "Planning")
+            self.terraform("plan", process.plan_command(PLAN_FILE))
+            self.sink.flush()
+            if self.run.gate and any((self.plan_summary or {}).values()):
+                self.wait_for_decision()
+                return
+            run_transition(self.run, Run.APPLYING, plan_summary=self.plan_summary)
         self.phase("apply", "Applying")
         try:
             self.terraform("apply", process.apply_command(PLAN_FILE))
@@ -114,7 +126,28 @@ class Execution:
             self.final_outputs = self.outputs()
             self.sink.add("outputs", "Outputs", {"phase": "apply", "outputs": self.final_outputs})
         Environment.objects.filter(pk=self.environment.pk).update(outputs=self.final_outputs)
+        environment_update_applied(self.run)
         self.finish(Run.SUCCEEDED, exit_code=0)
+
+    def wait_for_decision(self):
+        """Park a gated apply after its plan: the saved plan goes to the database (encrypted: it holds the
+        variable values) and the worker is free; approval queues the run again (see `restore_plan`)."""
+        plan = (self.workdir / PLAN_FILE).read_bytes()
+        who = "an approver (run.approve)" if self.run.gate == Run.GATE_APPROVAL else "the requester's confirmation"
+        self.sink.add("log", f"Plan saved. Waiting for {who} before applying.")
+        self.sink.flush()
+        run_transition(self.run, Run.AWAITING_APPROVAL, plan_summary=self.plan_summary,
+                       plan_file=crypto.encrypt_bytes(plan), planned_at=timezone.now())
+
+    def restore_plan(self):
+        encrypted = Run.objects.values_list("plan_file", flat=True).get(pk=self.run.pk)
+        if not encrypted:
+            raise RunFailed("the approved plan is missing; request the change again.")
+        path = self.workdir / PLAN_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(crypto.decrypt_bytes(encrypted))
+        self.sink.add("log", "Applying the approved plan.")
 
     def destroy(self):
         self.phase("init", "Initializing")
@@ -128,10 +161,17 @@ class Execution:
         self.finish(Run.DESTROYED, exit_code=0)
 
     def save_state(self):
-        state_push(self.environment, self.run, str(self.workdir))
+        """Terraform saved its state through the backend; if it could not, keep what it left on disk."""
+        if state_rescue(self.run, str(self.workdir)):
+            self.sink.add("log", "Terraform could not reach the portal to save state; the state it left "
+                                 "(errored.tfstate) was saved directly.")
 
     def finish(self, status, **fields):
+        if state_lock_cleanup(self.run):
+            self.sink.add("log", "Released the state lock left by the interrupted Terraform.")
         self.sink.flush()
+        if self.run.plan_file or self.run.gate:
+            fields.setdefault("plan_file", "")  # a saved plan is only needed until it is applied
         try:
             run_transition(self.run, status, **fields)
         except TransitionRefused:
@@ -150,7 +190,7 @@ class Execution:
             self.sink.add("log", "Run canceled: Terraform was interrupted; state written so far is kept.")
             self.finish(Run.CANCELED, error="Canceled on request.")
         except process.TimedOut:
-            self.finish(Run.FAILED, error=f"Timed out after {settings.RUN_TIMEOUT_SECONDS} s.")
+            self.finish(Run.FAILED, error=f"Timed out after {self.timeout} s (the template's run timeout).")
         except Exception as exc:  # the portal's own failure, not Terraform's: the run is errored, not failed
             log.exception("run %s errored", self.run.pk)
             self.sink.add("log", "Internal error in the runner: " + self.masker.text(str(exc)))

@@ -9,16 +9,21 @@ class Masker:
     "a" would shred every line, and a one-character secret protects nothing anyway."""
 
     def __init__(self, secrets=()):
-        found = set()
+        self._found = set()
+        self._secrets = []
         for value in secrets:
-            if value is None or isinstance(value, bool):
-                continue
-            text = value if isinstance(value, str) else json.dumps(value)
-            for form in (text, json.dumps(text)[1:-1]):
-                if len(form) >= 3:
-                    found.add(form)
+            self.add(value)
+
+    def add(self, value):
+        """Mask `value` too (a secret learned after the run started, e.g. its state credential)."""
+        if value is None or isinstance(value, bool):
+            return
+        text = value if isinstance(value, str) else json.dumps(value)
+        for form in (text, json.dumps(text)[1:-1]):
+            if len(form) >= 3:
+                self._found.add(form)
         # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted(found, key=len, reverse=True)
+        self._secrets = sorted(self._found, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._secrets:

@@ -95,3 +95,50 @@ def test_cancel_of_a_run_a_worker_just_claimed_does_not_end_it_behind_the_worker
     stale.refresh_from_db()
     assert stale.status == Run.PLANNING, "the worker must interrupt Terraform and end the run itself"
     assert stale.cancel_requested_at is not None
+
+
+def test_constraint_statuses_match_the_active_set():
+    from environments import models
+
+    assert set(models._ACTIVE_STATUSES) == set(Run.ACTIVE)
+    assert set(Run.ACTIVE) | set(Run.FINISHED) == {s for s, _ in Run.STATUS_CHOICES}
+
+
+def test_plan_waiting_for_decision_holds_the_environment_and_expires(env_and_run, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks.runner.reaper import runs_expire_plans
+
+    environment, run = env_and_run
+    run_claim(run.pk, "w")
+    run_transition(run, Run.AWAITING_APPROVAL, plan_file="x", planned_at=timezone.now() - timedelta(hours=80))
+    # The waiting run is still the environment's active run: no second run can start.
+    with pytest.raises(RunConflict):
+        run_request(environment, Run.DESTROY, None)
+    settings.RUN_APPROVAL_TIMEOUT_HOURS = 72
+    assert runs_expire_plans() == 1
+    run.refresh_from_db()
+    environment.refresh_from_db()
+    assert run.status == Run.DISCARDED and run.plan_file == "" and "expired after 72 h" in run.error
+    assert environment.status == Environment.FAILED, "a first plan discarded leaves a retryable environment"
+
+
+def test_rejecting_an_update_plan_leaves_a_ready_environment_ready(env_and_run, developer, project_admin):
+    from environments.services import run_reject
+
+    environment, run = env_and_run
+    run_claim(run.pk, "w")
+    run_transition(run, Run.APPLYING)
+    run_transition(run, Run.SUCCEEDED, exit_code=0)
+    update = run_request(environment, Run.APPLY, developer, confirm=True)
+    assert update.gate == Run.GATE_CONFIRMATION and update.prior_status == Environment.READY
+    run_claim(update.pk, "w")
+    run_transition(update, Run.AWAITING_APPROVAL, plan_file="x")
+    # A confirmation gate: the requester (who may update environments) decides.
+    run_reject(update, developer, "not now")
+    environment.refresh_from_db()
+    update.refresh_from_db()
+    assert update.status == Run.DISCARDED and update.decided_by == developer
+    assert environment.status == Environment.READY

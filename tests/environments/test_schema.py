@@ -69,7 +69,7 @@ def test_hello_sandbox_metadata():
         "description": load_metadata(HELLO_SANDBOX)["description"],
         "category": "Demo",
         "icon": "flask",
-        "version": "1.0.1",
+        "version": "1.0.0",
     }
     assert load_metadata(HELLO_SANDBOX)["description"]
 

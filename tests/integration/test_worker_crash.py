@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from environments.models import Environment, Run, RunEvent
-from environments.services import environment_destroy
+from environments.models import Environment, Run, RunEvent, StateLock, StateVersion
+from environments.services import environment_destroy, environment_retry
 from tasks.runner.reaper import runs_reap_stale
 from tests.conftest import wait_for_run
 
@@ -66,9 +66,14 @@ def test_a_killed_worker_leaves_an_errored_run_with_a_reason(live_worker, develo
     assert env.status == Environment.FAILED
     assert "was lost" in env.status_reason and "Retry it, or destroy the environment" in env.status_reason
     assert RunEvent.objects.filter(run=run, kind="status").order_by("-seq").first().message == Run.ERRORED
+    # The killed Terraform held the state lock; the reaper released it with the run.
+    assert not StateLock.objects.filter(environment=env).exists()
 
     # The redelivered task (acks_late) finds the run no longer queued and does nothing; the environment is
-    # actionable: a destroy runs to the end.
+    # actionable: a retry converges from the state written before the kill, and a destroy runs to the end.
+    retry = wait_for_run(environment_retry(developer, env))
+    assert retry.status == Run.SUCCEEDED, retry.error
+    assert StateVersion.objects.filter(environment=env).latest().resource_count == 3
     destroy = wait_for_run(environment_destroy(developer, env))
     assert destroy.status == Run.DESTROYED, destroy.error
 
