@@ -59,3 +59,38 @@ def test_apply_phase_addresses(tmp_path):
     )
     phases = metadata_read(_folder(tmp_path, text), strict=True)["apply_phases"]
     assert [len(p["targets"]) for p in phases] == [5, 0]
+
+
+def test_an_uploaded_template_keeps_its_cost_changelog_and_phases(platform_admin, central):
+    """The catalogue keys travel with any import, not only the bundled folders."""
+    from environments.services import template_create, template_version_import_archive
+    from tests.catalog.test_catalog_static import CATALOG
+    from tests.environments.test_sources_archives import tar_gz
+
+    folder = CATALOG / "ai-on-eks"
+    data = tar_gz([(f"ai-on-eks/{p.name}", p.read_bytes(), {}) for p in sorted(folder.iterdir()) if p.is_file()])
+    template = template_create(platform_admin, central, slug="eks-upload", name="EKS upload")
+    version = template_version_import_archive(platform_admin, template, filename="eks.tgz", data=data,
+                                              version="1.0.0")
+    assert version.metadata["estimated_monthly_cost"]["usd"] == 400
+    assert version.metadata["apply_phases"][0] == {"name": "network", "targets": ["module.vpc"]}
+    assert version.changelog == "First release."  # from terrace.yaml, as the import form left it empty
+    typed = template_version_import_archive(platform_admin, template, filename="eks.tgz", data=data,
+                                            version="1.0.1", changelog="Typed in the form.")
+    assert typed.changelog == "Typed in the form."
+
+
+def test_a_malformed_catalogue_key_refuses_the_upload_with_the_reason(platform_admin, central):
+    from environments.services import InvalidRequest, template_create, template_version_import_archive
+    from tests.catalog.test_catalog_static import CATALOG
+    from tests.environments.test_sources_archives import tar_gz
+
+    folder = CATALOG / "genai-ecs-bedrock"
+    entries = [(f"t/{p.name}", p.read_bytes(), {}) for p in sorted(folder.iterdir())
+               if p.is_file() and p.name != "terrace.yaml"]
+    entries.append(("t/terrace.yaml", b"name: x\nestimated_monthly_cost: {usd: cheap, basis: x}\n", {}))
+    template = template_create(platform_admin, central, slug="bad-meta", name="Bad meta")
+    with pytest.raises(InvalidRequest, match="usd must be a number"):
+        template_version_import_archive(platform_admin, template, filename="t.tgz", data=tar_gz(entries),
+                                        version="1.0.0")
+    assert not template.versions.exists()
