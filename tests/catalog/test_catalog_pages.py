@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from environments.models import Template, TemplateShare, TemplateVersion
 from environments.services import template_import_catalog, template_share
-from environments.templatetags.catalog import ICONS
 from rbac.models import Project
 from tests.catalog.test_catalog_static import AWS_FOLDERS, CATALOG, RESERVED
 from tests.conftest import ROOT
@@ -95,7 +94,7 @@ def test_the_catalogue_lists_only_templates_shared_with_the_users_projects(
     client.force_login(developer)
     html = client.get(reverse("catalog:list")).content.decode()
     assert 'data-template="genai-ecs-bedrock"' in html and 'data-template="ai-on-eks"' not in html
-    assert "≈ $90 / month" in html and ICONS["chat"] in html
+    assert "≈ $90 / month" in html and 'data-icon="chat"' in html
     client.force_login(outsider)
     html = client.get(reverse("catalog:list")).content.decode()
     assert 'data-template="ai-on-eks"' in html and 'data-template="genai-ecs-bedrock"' not in html
@@ -168,7 +167,7 @@ def test_template_page_shows_readme_variables_outputs_versions_cost_and_source(
     assert 'data-version="1.0.0"' in html and "First release." in html
     assert "≈ $230 / month" in html and "us-east-1 on-demand" in html
     assert 'href="https://git.example.com/terrace/tree/main/catalog/ecs-model-serving"' in html
-    assert "Machine learning" in html and ICONS["server"] in html
+    assert "Machine learning" in html and 'data-icon="server"' in html
     assert "The scaling needs whole numbers" in html  # validation rules are shown
     create = reverse("environments:create", args=[version.pk]) + f"?project={project.slug}"
     assert f'href="{create}"' in html
