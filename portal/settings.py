@@ -66,6 +66,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
+    "allauth.mfa",
     "rbac",
     "environments",
     "tasks",
@@ -137,6 +141,120 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 # Accounts come from the platform team (and SSO later), not from self sign-up.
 ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
+
+
+# --- Single sign-on (allauth socialaccount: OpenID Connect, SAML 2.0) and MFA ----------------------------
+def sso_providers(environ=None):
+    """SOCIALACCOUNT_PROVIDERS from the environment: one OpenID Connect and/or one SAML app, or none.
+
+    The apps live in settings, not in database rows, so a deployment is configured entirely by its
+    environment (and tests can build the same dict for an IdP they start).
+    """
+    source = os.environ if environ is None else environ
+
+    def get(name, default=None):
+        return source.get(name) or default
+    providers = {}
+    if get("OIDC_ISSUER") and not get("OIDC_CLIENT_ID"):
+        raise ImproperlyConfigured("OIDC_ISSUER is set but OIDC_CLIENT_ID is not (and OIDC_CLIENT_SECRET).")
+    if get("OIDC_ISSUER"):
+        providers["openid_connect"] = {
+            # PKCE (S256) on top of state and nonce, also for this confidential client.
+            "OAUTH_PKCE_ENABLED": True,
+            "APPS": [{
+                "provider_id": get("OIDC_PROVIDER_ID", "oidc"),
+                "name": get("OIDC_NAME", "Single sign-on"),
+                "client_id": get("OIDC_CLIENT_ID", ""),
+                "secret": get("OIDC_CLIENT_SECRET", ""),
+                "settings": {
+                    "server_url": get("OIDC_ISSUER"),
+                    "token_auth_method": get("OIDC_TOKEN_AUTH_METHOD", "client_secret_basic"),
+                    "scope": get("OIDC_SCOPES", "openid profile email groups").split(),
+                    # The claim carrying the user's IdP groups (read by rbac.sync at every login).
+                    "groups_claim": get("OIDC_GROUPS_CLAIM", "groups"),
+                },
+            }],
+        }
+    metadata_url, metadata_xml = get("SAML_IDP_METADATA_URL"), get("SAML_IDP_METADATA_XML")
+    if metadata_url or metadata_xml:
+        if metadata_url:
+            idp = {"metadata_url": metadata_url, "entity_id": get("SAML_IDP_ENTITY_ID")}
+        else:
+            idp = _saml_idp_from_xml(metadata_xml, get("SAML_IDP_ENTITY_ID"))
+        providers["saml"] = {
+            "APPS": [{
+                "provider_id": "saml",
+                "name": get("SAML_NAME", "SAML single sign-on"),
+                # allauth calls this the organisation slug: it names the SAML URLs (/accounts/saml/<slug>/...).
+                "client_id": get("SAML_ORGANIZATION_SLUG", "terrace"),
+                "settings": {
+                    "idp": idp,
+                    "sp": {"entity_id": get("SAML_SP_ENTITY_ID")} if get("SAML_SP_ENTITY_ID") else {},
+                    # Each field: the configured attribute name first, then names common IdPs use.
+                    "attribute_mapping": {
+                        "uid": [get("SAML_UID_ATTRIBUTE", "uid"), "urn:oasis:names:tc:SAML:attribute:subject-id",
+                                "urn:mace:dir:attribute-def:uid", "urn:oid:0.9.2342.19200300.100.1.1"],
+                        "email": [get("SAML_EMAIL_ATTRIBUTE", "email"), "mail", "urn:oid:0.9.2342.19200300.100.1.3",
+                                  "urn:mace:dir:attribute-def:mail", "urn:mace:dir:attribute-def:email",
+                                  "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"],
+                        "email_verified": [get("SAML_EMAIL_VERIFIED_ATTRIBUTE", "email_verified")],
+                        "username": [get("SAML_USERNAME_ATTRIBUTE", "username"), "urn:mace:dir:attribute-def:uid",
+                                     "urn:oid:0.9.2342.19200300.100.1.1"],
+                        "first_name": ["first_name", "givenName", "urn:oid:2.5.4.42",
+                                       "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"],
+                        "last_name": ["last_name", "sn", "urn:oid:2.5.4.4",
+                                      "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"],
+                    },
+                    # The attribute carrying the user's IdP groups (read by rbac.sync at every login).
+                    "groups_claim": get("SAML_GROUPS_ATTRIBUTE", "groups"),
+                    "advanced": {
+                        "want_assertion_signed": get("SAML_WANT_ASSERTION_SIGNED", "true").lower() in {"1", "true"},
+                        "allow_single_label_domains": True,
+                        "reject_idp_initiated_sso": True,
+                    },
+                },
+            }],
+        }
+    return providers
+
+
+def _saml_idp_from_xml(metadata, entity_id=None):
+    """allauth's `idp` settings from IdP metadata XML (the XML itself, or a path to a file holding it)."""
+    from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+
+    try:
+        if not metadata.lstrip().startswith("<"):
+            metadata = Path(metadata).read_text()
+        parsed = OneLogin_Saml2_IdPMetadataParser.parse(metadata, entity_id=entity_id)["idp"]
+        return {
+            "entity_id": parsed["entityId"],
+            "sso_url": parsed["singleSignOnService"]["url"],
+            "x509cert": parsed.get("x509cert") or parsed["x509certMulti"]["signing"][0],
+        }
+    except Exception as exc:  # any parse problem: say which setting, not a traceback from deep inside
+        raise ImproperlyConfigured(f"SAML_IDP_METADATA_XML is not usable IdP metadata: {exc!r:.200}") from exc
+
+
+SOCIALACCOUNT_PROVIDERS = sso_providers()
+SOCIALACCOUNT_ADAPTER = "portal.adapters.SocialAccountAdapter"
+# SSO users get a Terrace account at their first sign-in, without a sign-up form.
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SSO_REQUESTS_TIMEOUT", 10)
+# An SSO sign-in whose email matches an existing Terrace account is refused, unless this is on AND the IdP
+# asserts the email is verified: then the account is linked (allauth wipes its local password if the local
+# address was never verified, so an account pre-registered by someone else cannot be taken over).
+SSO_LINK_VERIFIED_EMAIL = env_bool("SSO_LINK_VERIFIED_EMAIL", False)
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True  # only ever reached when the above allows it
+# With exactly one SSO provider, the sign-in page sends users straight to it (?local=1 shows the form).
+SSO_AUTO_REDIRECT = env_bool("SSO_AUTO_REDIRECT", False)
+# After signing out, the sign-in page without the redirect: else the IdP's session would sign the user back in.
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/?local=1"
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Terrace")
 
 # --- Static files --------------------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -8,6 +8,13 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Before allauth's own: the sign-in page may send users straight to the single SSO provider.
+    path("accounts/login/", views.sign_in, name="account_login"),
+    # Unnamed wrappers of allauth's SSO views that turn an unreachable IdP or a replayed answer into a clear page
+    # (allauth's own names still reverse to these same paths).
+    path("accounts/oidc/<str:provider_id>/login/", views.sso_oidc_login),
+    path("accounts/saml/<str:organization_slug>/login/", views.sso_saml_login),
+    path("accounts/saml/<str:organization_slug>/acs/finish/", views.sso_saml_finish_acs),
     path("accounts/", include("allauth.urls")),
     path("environments/", include("environments.urls")),
     path("runs/", include(run_urlpatterns)),

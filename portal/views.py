@@ -1,4 +1,10 @@
-"""Home, health, and the onboarding page (it spans rbac and environments, so it lives here)."""
+"""Home, health, sign-in, and the onboarding page (it spans rbac and environments, so it lives here)."""
+from allauth.account.views import LoginView
+from allauth.socialaccount.adapter import get_adapter as get_socialaccount_adapter
+from allauth.socialaccount.helpers import render_authentication_error
+from allauth.socialaccount.providers.openid_connect import views as oidc_views
+from allauth.socialaccount.providers.saml import views as saml_views
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -6,7 +12,9 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from onelogin.saml2.errors import OneLogin_Saml2_Error
 
+from portal.adapters import IdpUnreachable
 from portal.onboarding import onboarding_templates, project_onboard
 from rbac import permissions as perms
 from rbac import services
@@ -17,6 +25,66 @@ from rbac.scoping import has_org_perm
 @login_required
 def home(request):
     return redirect("environments:list")
+
+
+class SignInView(LoginView):
+    """allauth's sign-in page; with SSO_AUTO_REDIRECT and exactly one SSO provider, straight to that provider.
+
+    The hop to the IdP is a POST (allauth refuses sign-in by GET, a login-CSRF guard), so the page holds a
+    form that submits itself. `?local=1` keeps the local form for administrators and break-glass accounts.
+    """
+
+    def get(self, request, *args, **kwargs):
+        if settings.SSO_AUTO_REDIRECT and not request.GET.get("local") and not request.user.is_authenticated:
+            providers = get_socialaccount_adapter(request).list_providers(request)
+            if len(providers) == 1:
+                return render(request, "account/sso_redirect.html", {
+                    "provider": providers[0],
+                    "redirect_field_name": "next",
+                    "redirect_field_value": request.GET.get("next", ""),
+                })
+        return super().get(request, *args, **kwargs)
+
+
+sign_in = SignInView.as_view()
+
+
+def sso_oidc_login(request, provider_id):
+    """allauth's OpenID Connect sign-in start, with a clear page when the IdP's discovery cannot be read.
+
+    allauth reads the discovery document before its own error handling starts, so a down IdP would be a 500.
+    """
+    try:
+        return oidc_views.login(request, provider_id)
+    except IdpUnreachable as exc:
+        provider = get_socialaccount_adapter(request).get_provider(request, provider_id)
+        return render_authentication_error(request, provider, exception=exc)
+
+
+def _saml_provider(request, organization_slug):
+    return saml_views.get_app_or_404(request, organization_slug).get_provider(request)
+
+
+def sso_saml_login(request, organization_slug):
+    """allauth's SAML sign-in start, with a clear page when the IdP's metadata URL does not answer."""
+    try:
+        return saml_views.login(request, organization_slug=organization_slug)
+    except (OSError, OneLogin_Saml2_Error) as exc:  # urllib's URLError and timeouts are OSErrors
+        return render_authentication_error(request, _saml_provider(request, organization_slug),
+                                           exception=IdpUnreachable(f"SAML metadata: {exc}"))
+
+
+def sso_saml_finish_acs(request, organization_slug):
+    """allauth's SAML assertion consumer; a replayed or unsolicited response gets the "already used" page.
+
+    allauth raises PermissionDenied when a response answers no sign-in started in this browser (python3-saml
+    does not remember response ids), which would otherwise be a bare 403.
+    """
+    try:
+        return saml_views.finish_acs(request, organization_slug=organization_slug)
+    except PermissionDenied:
+        return render_authentication_error(request, _saml_provider(request, organization_slug),
+                                           extra_context={"state_id": "unknown"})
 
 
 def healthz(request):

@@ -3,7 +3,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from rbac import permissions as perms
-from rbac.models import Group, Project
+from rbac.models import Group, GroupMappingRule, Project
 from rbac.services import SLUG_RE
 
 # org_admin is only granted org-wide (see rbac.services.role_binding_create), never on these pages.
@@ -133,4 +133,26 @@ class ScimTokenForm(forms.Form):
 
     name = forms.CharField(
         max_length=200, label="Name", help_text="Which identity provider uses it, e.g. “Okta production”.",
+    )
+
+
+# --- Single sign-on (engineer "sso") --------------------------------------------------------------------
+
+class GroupMappingRuleForm(ServiceErrorsMixin, forms.Form):
+    """A rule bringing IdP groups into Terrace at sign-in (see rbac.models.GroupMappingRule)."""
+
+    match = forms.ChoiceField(choices=GroupMappingRule.MATCH_CHOICES, initial=GroupMappingRule.EXACT)
+    pattern = forms.CharField(max_length=255, label="IdP group name, prefix or expression",
+                              help_text="Case-sensitive. A regular expression must match the whole name.")
+    provider = forms.ChoiceField(choices=GroupMappingRule.PROVIDER_CHOICES, required=False, label="Sign-ins through")
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.exclude(source=Group.LOCAL), to_field_name="name", required=False,
+        label="Portal group", widget=forms.TextInput,
+        help_text="Optional: every matching IdP group gives membership of this group (an SSO-managed group; "
+                  "local groups are never changed by sign-ins). Empty: the group linked to each IdP group.",
+        error_messages={"invalid_choice": "No SSO-managed group with this name (local groups cannot be targets)."},
+    )
+    auto_create = forms.BooleanField(
+        required=False, label="Create missing groups",
+        help_text="Create a portal group for a matching IdP group that has none (without a portal group above).",
     )

@@ -1,4 +1,6 @@
 """Who may do what: projects, groups, memberships and role bindings."""
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -146,3 +148,61 @@ class ScimGroup(models.Model):
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="scim")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+# --- Single sign-on: group mapping rules and provider status (engineer "sso") ------------------------------
+
+class GroupMappingRule(models.Model):
+    """Which identity-provider groups a sign-in brings into Terrace, and into which portal group.
+
+    Without any rule, an IdP group reaches only a portal group linked to it by `Group.external_id`. A rule
+    matches IdP group names exactly, by prefix or by regular expression; a match goes to `group` when set,
+    else to the group linked to that IdP group name, created on the spot when `auto_create` is on. So a
+    prefix or regex rule is the filter that keeps an IdP's hundreds of groups out of Terrace.
+    """
+
+    EXACT, PREFIX, REGEX = "exact", "prefix", "regex"
+    MATCH_CHOICES = [(EXACT, "Exact name"), (PREFIX, "Name starts with"), (REGEX, "Regular expression")]
+    ANY_PROVIDER = ""
+    PROVIDER_CHOICES = [(ANY_PROVIDER, "Any SSO provider"), ("oidc", "OpenID Connect"), ("saml", "SAML")]
+
+    match = models.CharField(max_length=10, choices=MATCH_CHOICES, default=EXACT)
+    pattern = models.CharField(max_length=255)
+    provider = models.CharField(max_length=10, choices=PROVIDER_CHOICES, blank=True, default=ANY_PROVIDER)
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="mapping_rules",
+        help_text="Portal group the matching IdP groups go to; empty: the group linked to each IdP group name.",
+    )
+    auto_create = models.BooleanField(
+        default=False, help_text="Create a portal group for a matching IdP group that has none yet."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pattern", "pk"]
+
+    def __str__(self):
+        return f"{self.get_match_display()} {self.pattern!r}"
+
+    def matches(self, provider, name):
+        """True when this rule applies to the IdP group `name` seen at a sign-in through `provider`."""
+        if self.provider and self.provider != provider:
+            return False
+        if self.match == self.EXACT:
+            return name == self.pattern
+        if self.match == self.PREFIX:
+            return name.startswith(self.pattern)
+        return re.fullmatch(self.pattern, name) is not None
+
+
+class SsoProviderStatus(models.Model):
+    """The last successful and the last failed sign-in per SSO provider, for the SSO status page."""
+
+    provider_id = models.CharField(max_length=64, unique=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    last_login_username = models.CharField(max_length=150, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self):
+        return self.provider_id

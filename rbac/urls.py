@@ -16,4 +16,10 @@ urlpatterns = [
     path("groups/<int:pk>/members/<int:membership_id>/delete/", views.member_remove, name="member_remove"),
     path("scim-tokens/", views.scim_tokens, name="scim_tokens"),
     path("scim-tokens/<int:pk>/revoke/", views.scim_token_revoke, name="scim_token_revoke"),
+    # Single sign-on (org admins): status and mapping rules; users and where their memberships come from.
+    path("sso/", views.sso_status, name="sso"),
+    path("sso/rules/<int:pk>/", views.sso_rule_edit, name="sso_rule"),
+    path("sso/rules/<int:pk>/delete/", views.sso_rule_delete, name="sso_rule_delete"),
+    path("users/", views.user_list, name="users"),
+    path("users/<int:pk>/", views.user_detail, name="user"),
 ]

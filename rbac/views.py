@@ -16,10 +16,18 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rbac import permissions as perms
-from rbac import services
+from rbac import services, sync
 from rbac.audit import audit
-from rbac.forms import GroupForm, MemberForm, ProjectForm, ProjectQuotaForm, RoleBindingForm, ScimTokenForm
-from rbac.models import Group, Membership, Project, ScimToken
+from rbac.forms import (
+    GroupForm,
+    GroupMappingRuleForm,
+    MemberForm,
+    ProjectForm,
+    ProjectQuotaForm,
+    RoleBindingForm,
+    ScimTokenForm,
+)
+from rbac.models import AuditEvent, Group, GroupMappingRule, Membership, Project, ScimToken, SsoProviderStatus
 from rbac.scim import tokens as scim_tokens_service
 from rbac.scoping import has_org_perm, has_perm, scope
 
@@ -29,8 +37,8 @@ MEMBERS_PAGE_SIZE = 50
 # Where a membership comes from, in the words of the group page.
 SOURCE_HELP = {
     Group.LOCAL: "Added in Terrace; stays until removed here.",
-    Group.OIDC: "From the OIDC group claim at login; follows the identity provider.",
-    Group.SAML: "From the SAML group attribute at login; follows the identity provider.",
+    Group.OIDC: "From the OIDC group claim, applied at each sign-in; follows the identity provider.",
+    Group.SAML: "From the SAML group attribute, applied at each sign-in; follows the identity provider.",
     Group.SCIM: "Pushed by the identity provider over SCIM; follows the identity provider.",
 }
 
@@ -272,8 +280,6 @@ def _audit_events(request):
 
     from django.utils import timezone
 
-    from rbac.models import AuditEvent
-
     events = scope(AuditEvent.objects.all(), request.user, perms.AUDIT_VIEW)
     filters = {k: request.GET.get(k, "").strip() for k in AUDIT_FILTERS}
     errors = []
@@ -392,6 +398,81 @@ def scim_tokens(request):
     return response
 
 
+# --- Single sign-on: status, group mapping rules, where memberships come from (engineer "sso") ------------
+
+def _sso_providers(request):
+    """The configured SSO providers with their status row, callback URL and group claim."""
+    from allauth.socialaccount.adapter import get_adapter as get_socialaccount_adapter
+    from django.urls import reverse
+
+    statuses = {s.provider_id: s for s in SsoProviderStatus.objects.all()}
+    rows = []
+    for provider in get_socialaccount_adapter(request).list_providers(request):
+        if provider.id == "saml":
+            org = provider.app.client_id
+            endpoints = {"ACS (reply) URL": reverse("saml_acs", args=[org]),
+                         "SP metadata": reverse("saml_metadata", args=[org])}
+            protocol = "SAML 2.0"
+        else:
+            endpoints = {"Redirect URI": provider.get_callback_url()}
+            protocol = "OpenID Connect"
+        rows.append({
+            "id": provider.sub_id, "name": provider.name, "protocol": protocol,
+            "endpoints": {k: request.build_absolute_uri(v) for k, v in endpoints.items()},
+            "groups_claim": provider.app.settings.get("groups_claim", "groups"),
+            "status": statuses.get(provider.sub_id),
+        })
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sso_status(request):
+    """SSO at a glance: providers and their last sign-ins, and the group mapping rules (add one here)."""
+    from django.conf import settings
+
+    _require_org_admin(request)
+    form = GroupMappingRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sync.mapping_rule_save(request.user, ip=_ip(request), **form.cleaned_data)
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, "Mapping rule added; it applies from each user's next sign-in.")
+            return redirect("rbac:sso")
+    return render(request, "rbac/sso_status.html", {
+        "providers": _sso_providers(request),
+        "rules": GroupMappingRule.objects.select_related("group"),
+        "form": form,
+        "link_verified_email": settings.SSO_LINK_VERIFIED_EMAIL,
+        "auto_redirect": settings.SSO_AUTO_REDIRECT,
+        "recent": AuditEvent.objects.filter(
+            Q(action__startswith="membership.", data__via="login_sync") | Q(action="sso.login_failed")
+        ).order_by("-created_at", "-pk")[:20],
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sso_rule_edit(request, pk):
+    _require_org_admin(request)
+    rule = get_object_or_404(GroupMappingRule.objects.select_related("group"), pk=pk)
+    initial = {"match": rule.match, "pattern": rule.pattern, "provider": rule.provider,
+               "group": rule.group.name if rule.group else "", "auto_create": rule.auto_create}
+    form = GroupMappingRuleForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sync.mapping_rule_save(request.user, rule, ip=_ip(request), **form.cleaned_data)
+        except services.InvalidRequest as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, "Mapping rule saved; it applies from each user's next sign-in.")
+            return redirect("rbac:sso")
+    return render(request, "rbac/sso_rule.html", {"rule": rule, "form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
 @login_required
 @require_POST
 def scim_token_revoke(request, pk):
@@ -402,3 +483,46 @@ def scim_token_revoke(request, pk):
     else:
         messages.info(request, f"Token “{token.name}” was already revoked.")
     return redirect("rbac:scim_tokens")
+
+
+@login_required
+@require_POST
+def sso_rule_delete(request, pk):
+    _require_org_admin(request)
+    rule = get_object_or_404(GroupMappingRule, pk=pk)
+    sync.mapping_rule_delete(request.user, rule, ip=_ip(request))
+    messages.success(request, f"Mapping rule {rule} deleted; memberships it gave go at each user's next sign-in.")
+    return redirect("rbac:sso")
+
+
+@login_required
+@require_GET
+def user_list(request):
+    """Users, searchable, to open one and see where their memberships come from."""
+    _require_org_admin(request)
+    users = get_user_model().objects.annotate(group_count=Count("membership")).order_by("username", "pk")
+    query = request.GET.get("q", "").strip()
+    if query:
+        users = users.filter(Q(username__icontains=query) | Q(email__icontains=query))
+    return render(request, "rbac/sso_users.html", {"page": _page(request, users), "q": query})
+
+
+@login_required
+@require_GET
+def user_detail(request, pk):
+    """One user's memberships, each with where it comes from, their SSO identities and recent changes."""
+    from allauth.socialaccount.models import SocialAccount
+
+    _require_org_admin(request)
+    subject = get_object_or_404(get_user_model(), pk=pk)
+    memberships = subject.membership_set.select_related("group").order_by("group__name")
+    changes = AuditEvent.objects.filter(
+        action__startswith="membership.", data__user=subject.get_username()
+    ).order_by("-created_at", "-pk")[:30]
+    return render(request, "rbac/sso_user.html", {
+        "subject": subject,
+        "rows": [(m, SOURCE_HELP.get(m.source, "")) for m in memberships],
+        "identities": SocialAccount.objects.filter(user=subject),
+        "bindings": subject.rolebinding_set.select_related("project").order_by("project__name", "role"),
+        "changes": changes,
+    })

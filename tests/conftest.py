@@ -274,3 +274,126 @@ def wait_for_run(run, timeout=90, poll=0.2, statuses=None):
             return run
         time.sleep(poll)
     raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s")
+
+
+# --- Identity providers for the SSO tests (engineer "sso") ---------------------------------------------
+
+IDP_DIR = ROOT / "tests" / "idp"
+
+
+class OidcIdp:
+    """A real OpenID Connect provider (npm `oidc-provider`, tests/idp/oidc_idp.mjs) on loopback.
+
+    `claims(account, **claims)` changes what the IdP asserts for an account from its next sign-in on; any
+    account name signs in with any password (the provider's development login and consent pages).
+    """
+
+    client_id, client_secret = "terrace", "terrace-test-secret"
+
+    def __init__(self, redirect_uris, tmp):
+        if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
+            raise RuntimeError("tests/idp has no node_modules: run `npm ci` there (./dev test does)")
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tmp) / "oidc-idp.log"
+        self.log = open(self.log_path, "w")
+        env = dict(os.environ, IDP_PORT=str(self.port), IDP_CLIENT_ID=self.client_id,
+                   IDP_CLIENT_SECRET=self.client_secret, IDP_REDIRECT_URIS=",".join(redirect_uris))
+        self.proc = subprocess.Popen(["node", "oidc_idp.mjs"], cwd=IDP_DIR, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        _wait_for(lambda: "READY" in self.log_path.read_text(), 30, "oidc-provider", self.proc, self.log_path)
+
+    def claims(self, account, **claims):
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.issuer}/_control/accounts/{account}", method="PUT",
+                                         data=json.dumps(claims).encode(), headers={"Connection": "close"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def providers(self, **extra):
+        """SOCIALACCOUNT_PROVIDERS for this IdP, built exactly as portal.settings builds it from the env."""
+        from portal.settings import sso_providers
+
+        return sso_providers({"OIDC_ISSUER": self.issuer, "OIDC_CLIENT_ID": self.client_id,
+                              "OIDC_CLIENT_SECRET": self.client_secret, "OIDC_NAME": "Test IdP", **extra})
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_idp(live_server, tmp_path_factory):
+    """One OpenID Connect provider for the session, started after the live server so it knows the callback."""
+    idp = OidcIdp([f"{live_server.url}/accounts/oidc/oidc/login/callback/"], tmp_path_factory.mktemp("oidc"))
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture
+def oidc_sso(oidc_idp, settings):
+    """Terrace configured for `oidc_idp` (and only it) for one test."""
+    settings.SOCIALACCOUNT_PROVIDERS = oidc_idp.providers()
+    return oidc_idp
+
+
+class SamlIdp:
+    """A real SAML 2.0 IdP (pysaml2's Server, tests/idp/saml_idp.py) on loopback, signing with xmlsec1."""
+
+    def __init__(self, terrace_url, tmp):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.metadata_url = f"{self.url}/metadata"
+        self.log_path = Path(tmp) / "saml-idp.log"
+        self.log = open(self.log_path, "w")
+        env = dict(os.environ, IDP_PORT=str(self.port), IDP_DIR=str(Path(tmp) / "idp"), PYTHONUNBUFFERED="1",
+                   SP_ENTITY_ID=f"{terrace_url}/accounts/saml/terrace/metadata/",
+                   SP_ACS_URL=f"{terrace_url}/accounts/saml/terrace/acs/")
+        self.proc = subprocess.Popen([sys.executable, str(IDP_DIR / "saml_idp.py")], cwd=IDP_DIR, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        _wait_for(lambda: "READY" in self.log_path.read_text(), 30, "SAML IdP", self.proc, self.log_path)
+
+    def claims(self, account, **attributes):
+        """Set an account's SAML attributes (each a list of values) from its next sign-in on."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/_control/accounts/{account}", method="PUT",
+                                         data=json.dumps(attributes).encode(), headers={"Connection": "close"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def providers(self, **extra):
+        """SOCIALACCOUNT_PROVIDERS for this IdP (by its metadata URL), as portal.settings builds them."""
+        from portal.settings import sso_providers
+
+        return sso_providers({"SAML_IDP_METADATA_URL": self.metadata_url, "SAML_IDP_ENTITY_ID": self.metadata_url,
+                              "SAML_NAME": "Test SAML IdP", **extra})
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def saml_idp(live_server, tmp_path_factory):
+    idp = SamlIdp(live_server.url, tmp_path_factory.mktemp("saml"))
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture
+def saml_sso(saml_idp, settings):
+    """Terrace configured for `saml_idp` (and only it) for one test."""
+    settings.SOCIALACCOUNT_PROVIDERS = saml_idp.providers()
+    return saml_idp

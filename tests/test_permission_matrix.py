@@ -33,6 +33,18 @@ PUBLIC = {
         "root", "service_provider_config", "resource_types", "resource_type", "schemas", "schema", "users",
         "users_search", "user", "groups", "groups_search", "group", "search", "bulk", "me", "not_found",
     )},
+    # allauth's SSO endpoints (sign-in start, callbacks, SAML ACS/metadata/SLS, errors): they take an IdP's
+    # answer, checked by allauth (state, PKCE, signatures), and expose nothing project-owned.
+    **{name: "allauth single sign-on endpoint" for name in (
+        "openid_connect_login", "openid_connect_callback", "saml_login", "saml_acs", "saml_finish_acs",
+        "saml_metadata", "saml_sls", "socialaccount_login_cancelled", "socialaccount_login_error",
+        "socialaccount_signup", "socialaccount_connections",
+    )},
+    # allauth's MFA pages: a signed-in user's own authenticators (or the second step of their sign-in).
+    **{name: "allauth MFA page (own account only)" for name in (
+        "mfa_index", "mfa_activate_totp", "mfa_deactivate_totp", "mfa_authenticate", "mfa_reauthenticate",
+        "mfa_view_recovery_codes", "mfa_generate_recovery_codes", "mfa_download_recovery_codes",
+    )},
 }
 
 # name -> (method, url builder, {persona: expected status})
@@ -60,6 +72,12 @@ def _group_pk():
     from rbac.models import Group
 
     return Group.objects.get_or_create(name="matrix-group")[0].pk
+
+
+def _rule_pk():
+    from rbac.models import GroupMappingRule
+
+    return GroupMappingRule.objects.get_or_create(pattern="matrix-", match="prefix")[0].pk
 
 
 MATRIX = {
@@ -154,6 +172,13 @@ MATRIX = {
                                    TEMPLATE_MANAGERS),
     "template_admin:upgrade": ("get", lambda o: f"/admin-portal/templates/upgrades/{_batch_pk(o)}/",
                                TEMPLATE_MANAGERS),
+    # Single sign-on administration (org admins only).
+    "rbac:sso": ("get", lambda o: "/admin-portal/sso/", ORG_ONLY),
+    "rbac:sso_rule": ("get", lambda o: f"/admin-portal/sso/rules/{_rule_pk()}/", ORG_ONLY),
+    # A rule id that does not exist, so no persona changes anything for the next one.
+    "rbac:sso_rule_delete": ("post", lambda o: "/admin-portal/sso/rules/0/delete/", ORG_ONLY | {"org_admin": 404}),
+    "rbac:users": ("get", lambda o: "/admin-portal/users/", ORG_ONLY),
+    "rbac:user": ("get", lambda o: f"/admin-portal/users/{o['env'].owner_id}/", ORG_ONLY),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
     "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),
