@@ -44,6 +44,10 @@ class Template(models.Model):
     run_timeout_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="A run taking longer is interrupted; empty: the RUN_TIMEOUT_SECONDS setting."
     )
+    # Environment variables and AWS role its runs get (see CredentialSet below); none: runs get no credentials.
+    credential_set = models.ForeignKey(
+        "CredentialSet", null=True, blank=True, on_delete=models.SET_NULL, related_name="templates"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # --- Template management (sources, policy) -------------------------------------------------------------
     # Per-variable policy set by the platform team; see environments.policy for the shape.
@@ -433,3 +437,38 @@ class EnvironmentUpdate(models.Model):
     def outcome(self):
         """applied, or the run's status while it is not (queued, planning, awaiting_approval, ..., failed)."""
         return self.APPLIED if self.status == self.APPLIED else self.run.status
+# --- Credential sets (AWS integrations) -------------------------------------------------------------------
+
+class CredentialSet(models.Model):
+    """What a template's runs are given to reach a cloud: environment variables and/or an AWS role to assume.
+
+    Variable values are encrypted at rest (environments.crypto) and write-only: pages show their names, never
+    their values. Runs get short-lived STS credentials for the role, never long-lived keys.
+    """
+
+    scope_project_field = "project"
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="credential_sets")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    # {"NAME": "value"} encrypted; `env_names` keeps the names in clear so pages can list them.
+    encrypted_env = models.TextField(blank=True)
+    env_names = models.JSONField(default=list, blank=True)
+    aws_role_arn = models.CharField("AWS role ARN", max_length=2048, blank=True)
+    aws_external_id = models.CharField("external ID", max_length=1224, blank=True)
+    aws_region = models.CharField("AWS region", max_length=32, blank=True)
+    aws_session_seconds = models.PositiveIntegerField("session duration (seconds)", default=3600)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="credential_set_name_per_project")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_aws_role(self):
+        return bool(self.aws_role_arn)

@@ -71,6 +71,22 @@ def _with_injected(environment, version, values):
     """`values` plus the portal-filled variables `version` declares (environment id, name, project, owner)."""
     declared = {v["name"] for v in version.variables}
     return {**values, **{k: v for k, v in policy.injected_values(environment).items() if k in declared}}
+class PreflightFailed(InvalidRequest):
+    """A check before queueing failed (credentials, Bedrock model, no worker); `problems` is
+    [(variable name or None, reason)] so a form can show each next to its field."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__(" ".join(reason for _, reason in problems))
+
+
+def _preflight(version, values):
+    """Raise PreflightFailed when a run of `version` with `values` would fail before Terraform starts."""
+    from environments import aws
+
+    problems = aws.environment_preflight(version, values)
+    if problems:
+        raise PreflightFailed(problems)
 
 
 # --- Templates -----------------------------------------------------------------------------------------
@@ -493,6 +509,7 @@ def environment_create(user, project, version, name, values, *, lifetime_hours=N
     # The template's variable policy is enforced here, not only in the form: the API gets the same answer.
     values = _resolve_values(version, values)
     expires_at = environment_lifetime(version.template, lifetime_hours)
+    _preflight(version, values)
     clear, secret = split_values(version, values)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises quota checks per project
@@ -563,6 +580,7 @@ def environment_retry(user, environment, *, ip=None):
         raise PermissionDenied("You may not change environments in this project.")
     if environment.status != Environment.FAILED:
         raise InvalidRequest(f"Only a failed environment can be retried (this one is {environment.status}).")
+    _preflight(environment.template_version, environment.variables)
     with transaction.atomic():
         run = run_request(environment, Run.APPLY, user)
         audit(user, "environment.retry", environment, project=environment.project, ip=ip)
@@ -584,9 +602,17 @@ def environment_destroy(user, environment, *, ip=None):
 def environment_leftovers(environment):
     """What may still exist of an environment: the resources in its latest state (and, for templates with AWS
     credentials, what still carries its tags; see `environments.aws`)."""
+    from environments import aws
     from environments.state import state_resources
 
-    return {"state": state_resources(environment)}
+    leftovers = {"state": state_resources(environment), "tagged": None, "tagged_error": ""}
+    credential_set = environment.template_version.template.credential_set
+    if credential_set is not None and credential_set.has_aws_role:
+        try:
+            leftovers["tagged"] = aws.aws_resources_tagged(environment)
+        except aws.AwsError as exc:  # the page still lists the state; it says why the cloud was not searched
+            leftovers["tagged_error"] = str(exc)
+    return leftovers
 
 
 def environment_forget(user, environment, note="", *, ip=None):
@@ -601,6 +627,8 @@ def environment_forget(user, environment, note="", *, ip=None):
     listed = ", ".join(leftovers["state"]) or "nothing"
     reason = (f"Marked as cleaned up by {user.get_username()}" + (f": {note}" if note else ".")
               + f" Left in its last state: {listed}.")
+    if leftovers["tagged"]:
+        reason += " Still tagged in AWS: " + ", ".join(r["arn"] for r in leftovers["tagged"]) + "."
     with transaction.atomic():
         updated = Environment.objects.filter(pk=environment.pk, status=Environment.FAILED).exclude(
             runs__status__in=Run.ACTIVE).update(status=Environment.DESTROYED, status_reason=reason,

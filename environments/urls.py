@@ -1,6 +1,6 @@
 from django.urls import path
 
-from environments import streams, template_views, views
+from environments import credential_views, streams, template_views, views
 
 app_name = "environments"
 urlpatterns = [
@@ -16,6 +16,9 @@ urlpatterns = [
     path("<int:pk>/extend/", views.environment_extend, name="extend"),
     path("<int:pk>/state/", views.state_download, name="state_download"),
     path("<int:pk>/state/unlock/", views.state_unlock, name="state_unlock"),
+    # AWS: health panel fragment, cost estimate fragment.
+    path("<int:pk>/health/", views.environment_health, name="health"),
+    path("new/<int:version_id>/cost/", views.environment_cost, name="cost"),
 ]
 
 run_urlpatterns = ([
@@ -45,3 +48,12 @@ template_admin_urlpatterns = ([
     path("versions/<int:pk>/upgrade/", template_views.upgrade_new, name="upgrade_new"),
     path("upgrades/<int:pk>/", template_views.upgrade_detail, name="upgrade"),
 ], "template_admin")
+
+# Credential sets, mounted under a project's administration pages: /admin-portal/projects/<slug>/credentials/.
+credential_urlpatterns = ([
+    path("", credential_views.credentials_list, name="list"),
+    path("new/", credential_views.credentials_new, name="new"),
+    path("<int:pk>/", credential_views.credentials_detail, name="detail"),
+    path("<int:pk>/test/", credential_views.credentials_test, name="test"),
+    path("<int:pk>/delete/", credential_views.credentials_delete, name="delete"),
+], "credentials")

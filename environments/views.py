@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from environments import policy, selectors, services
+from environments import aws, cost, policy, selectors, services
 from environments.forms import EnvironmentForm
 from environments.models import Environment, Run
 from rbac import permissions as perms
@@ -79,6 +79,7 @@ def environment_create(request, version_id):
         raise Http404()
     version = get_object_or_404(selectors.template_versions_for_project(request.user, project), pk=version_id)
     form = EnvironmentForm(version, request.POST or None)
+    picker_notices = aws.form_apply_pickers(form, version)
     if request.method == "POST" and form.is_valid():
         try:
             environment, run = services.environment_create(
@@ -87,12 +88,16 @@ def environment_create(request, version_id):
             )
         except services.PolicyViolation as exc:
             form.add_policy_errors(exc.errors)
+        except services.PreflightFailed as exc:
+            for name, reason in exc.problems:
+                form.add_error(f"var_{name}" if name and f"var_{name}" in form.fields else None, reason)
         except services.InvalidRequest as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             return redirect("runs:detail", pk=run.pk)
     return render(request, "environments/create.html", {
-        "project": project, "version": version, "form": form,
+        "project": project, "version": version, "form": form, "picker_notices": picker_notices,
+        "cost_fields": _cost_fields(version), **_cost_estimate(version, {}, None),
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -122,6 +127,7 @@ def environment_detail(request, pk):
         **_leftover_context(request.user, environment, runs),
         "can_extend": environment.status != Environment.DESTROYED
         and services.environment_may_extend(request.user, environment),
+        "aws_panel": aws.health_applies(environment) or cost.fargate_config(environment.template_version) is not None,
     })
 
 
@@ -435,3 +441,57 @@ def _catalog_create_url(request, version):
     ).exists():
         return ""
     return reverse("environments:create", args=[version.pk]) + f"?project={project.slug}"
+
+
+# --- AWS: health panel and cost ------------------------------------------------------------------------
+
+@login_required
+@require_GET
+def environment_health(request, pk):
+    """The ECS health panel and running cost (htmx polls this fragment every ~10 s on the environment page)."""
+    environment = _environment_or_404(request, pk)
+    health = aws.environment_health(environment) if aws.health_applies(environment) else None
+    running, cost_error = None, None
+    try:
+        running = cost.environment_running_cost(environment)
+    except cost.CostError as exc:
+        cost_error = str(exc)
+    return render(request, "environments/partials/_health.html", {
+        "environment": environment, "health": health, "running": running, "cost_error": cost_error,
+    })
+
+
+def _cost_fields(version):
+    """Form field names the cost estimate depends on (for hx-include); empty when the template has no cost."""
+    fargate = cost.fargate_config(version)
+    if fargate is None:
+        return ""
+    names = [f"var_{fargate[k]}" for k in ("cpu", "memory", "count", "region") if fargate.get(k)]
+    names.append("lifetime_hours")  # the form's lifetime field, when the template has a lifetime policy
+    return ",".join(f"[name={name}]" for name in names)
+
+
+@login_required
+@require_GET
+def environment_cost(request, version_id):
+    """The cost estimate for the create form's current values (htmx re-requests it as the form changes)."""
+    project = current_project(request, perms.ENVIRONMENT_CREATE)
+    if project is None:
+        raise Http404()
+    version = get_object_or_404(selectors.template_versions_for_project(request.user, project), pk=version_id)
+    fargate = cost.fargate_config(version)
+    values = {}
+    for key in ("cpu", "memory", "count", "region"):
+        name = (fargate or {}).get(key)
+        raw = request.GET.get(f"var_{name}", "") if name else ""
+        if raw.strip():
+            values[name] = raw.strip()
+    return render(request, "environments/partials/_cost.html",
+                  _cost_estimate(version, values, cost.parse_hours(request.GET.get("lifetime_hours"))))
+
+
+def _cost_estimate(version, values, hours):
+    try:
+        return {"estimate": cost.estimate(version, values, hours), "error": None}
+    except cost.CostError as exc:
+        return {"estimate": None, "error": str(exc)}

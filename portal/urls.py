@@ -2,7 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from environments import state_backend
-from environments.urls import run_urlpatterns, template_admin_urlpatterns, template_urlpatterns
+from environments.urls import (
+    credential_urlpatterns,
+    run_urlpatterns,
+    template_admin_urlpatterns,
+    template_urlpatterns,
+)
 from portal import views
 
 urlpatterns = [
@@ -23,6 +28,7 @@ urlpatterns = [
     path("templates/", include(template_urlpatterns)),
     path("admin-portal/onboard/", views.onboard, name="onboard"),
     path("admin-portal/templates/", include(template_admin_urlpatterns)),
+    path("admin-portal/projects/<slug:slug>/credentials/", include(credential_urlpatterns)),
     path("admin-portal/", include("rbac.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("rbac.scim.urls")),

@@ -27,7 +27,7 @@ def _ids(model):
 def test_outsider_enumerating_ids_gets_404_everywhere(client, outsider, many):
     client.force_login(outsider)
     for pk in _ids(Environment):
-        for url in (f"/environments/{pk}/", f"/environments/{pk}/status/"):
+        for url in (f"/environments/{pk}/", f"/environments/{pk}/status/", f"/environments/{pk}/health/"):
             assert client.get(url).status_code == 404, url
         assert client.post(f"/environments/{pk}/destroy/").status_code == 404
     for pk in _ids(Run):
@@ -39,6 +39,7 @@ def test_outsider_enumerating_ids_gets_404_everywhere(client, outsider, many):
     for pk in _ids(TemplateVersion):
         assert client.get(f"/environments/new/{pk}/").status_code == 404
         assert client.get(f"/environments/new/{pk}/?project=team-a").status_code == 404
+        assert client.get(f"/environments/new/{pk}/cost/").status_code == 404
     assert Run.objects.filter(operation=Run.DESTROY).count() == 0
 
 

@@ -179,6 +179,22 @@ MATRIX = {
     "rbac:sso_rule_delete": ("post", lambda o: "/admin-portal/sso/rules/0/delete/", ORG_ONLY | {"org_admin": 404}),
     "rbac:users": ("get", lambda o: "/admin-portal/users/", ORG_ONLY),
     "rbac:user": ("get", lambda o: f"/admin-portal/users/{o['env'].owner_id}/", ORG_ONLY),
+    # AWS: the health/running-cost fragment is scoped like the environment page; the cost estimate like the
+    # create form.
+    "environments:health": ("get", lambda o: f"/environments/{o['env'].pk}/health/", MEMBERS_200),
+    "environments:cost": ("get", lambda o: f"/environments/new/{o['version'].pk}/cost/?project=team-a",
+                          {"org_admin": 200, "project_admin": 200, "developer": 200, "viewer": 404,
+                           "outsider": 404, "anonymous": 302}),
+    # Credential sets of team-a: its managers only (the test answers "no AWS role" for the matrix set).
+    "credentials:list": ("get", lambda o: "/admin-portal/projects/team-a/credentials/", MANAGERS_200),
+    "credentials:new": ("get", lambda o: "/admin-portal/projects/team-a/credentials/new/", MANAGERS_200),
+    "credentials:detail": ("get", lambda o: f"/admin-portal/projects/team-a/credentials/{o['creds'].pk}/",
+                           MANAGERS_200),
+    "credentials:test": ("post", lambda o: f"/admin-portal/projects/team-a/credentials/{o['creds'].pk}/test/",
+                         MANAGERS_200),
+    # A credential set id that does not exist, so no persona deletes anything for the next one.
+    "credentials:delete": ("post", lambda o: "/admin-portal/projects/team-a/credentials/0/delete/",
+                           MANAGERS_200 | {"org_admin": 404, "project_admin": 404}),
     "catalog:list": ("get", lambda o: "/templates/", ALL_200),
     # The template is owned by "genai" and shared with team-a: team-a members see it, the outsider does not.
     "catalog:detail": ("get", lambda o: f"/templates/{o['version'].template.pk}/", MEMBERS_200),
@@ -209,7 +225,10 @@ def test_every_url_is_in_the_matrix():
 def objects(developer, project, sandbox_version, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks():
         env, run = environment_create(developer, project, sandbox_version, "matrix", {"app_name": "matrix"})
-    return {"env": env, "run": run, "version": sandbox_version, "project": project}
+    from environments.models import CredentialSet
+
+    creds = CredentialSet.objects.create(project=project, name="matrix")
+    return {"env": env, "run": run, "version": sandbox_version, "project": project, "creds": creds}
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from environments.models import Environment, Run
 from environments.runs import TransitionRefused, run_claim, run_transition
 from environments.services import environment_update_applied, run_inputs, snapshot_extract
 from tasks.runner import process
+from tasks.runner.credentials import run_credentials_env
 from tasks.runner.events import parse_line, redact_outputs
 from tasks.runner.masking import Masker
 from tasks.runner.sink import EventSink
@@ -94,7 +95,10 @@ class Execution:
             json.dump(self.variables, fh)
         backend_env, token = state_backend_prepare(self.run, str(self.workdir))
         self.masker.add(token)
-        self.env = process.build_env(str(self.workdir), backend_env)
+        extra, secrets = run_credentials_env(self.run)  # credential set: variables + STS keys, masked from here
+        for secret in secrets:
+            self.masker.add(secret)
+        self.env = process.build_env(str(self.workdir), {**extra, **backend_env})
 
     def outputs(self):
         result = subprocess.run(
