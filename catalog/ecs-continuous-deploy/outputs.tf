@@ -27,3 +27,8 @@ output "log_group_name" {
   description = "CloudWatch log group with the application's logs."
   value       = aws_cloudwatch_log_group.app.name
 }
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer."
+  value       = aws_lb.this.dns_name
+}

@@ -22,3 +22,8 @@ output "autoscaling" {
   description = "The autoscaling range and target."
   value       = "${var.scaling.min_tasks} to ${var.scaling.max_tasks} tasks, holding average CPU near ${var.scaling.cpu_target}%"
 }
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer."
+  value       = aws_lb.this.dns_name
+}

@@ -2,8 +2,9 @@ data "aws_partition" "current" {}
 
 locals {
   # Bedrock foundation models are regional resources without an account id.
+  model_ids = distinct(concat([var.bedrock_model_id], var.additional_bedrock_model_ids))
   model_arns = [
-    for id in var.bedrock_model_ids :
+    for id in local.model_ids :
     "arn:${data.aws_partition.current.partition}:bedrock:${var.region}::foundation-model/${id}"
   ]
   has_secret = nonsensitive(var.app_secret != "")
@@ -162,7 +163,8 @@ resource "aws_ecs_task_definition" "app" {
       environment = [
         for key, value in merge(var.app_environment, {
           AWS_REGION        = var.region
-          BEDROCK_MODEL_IDS = join(",", var.bedrock_model_ids)
+          BEDROCK_MODEL_ID  = var.bedrock_model_id
+          BEDROCK_MODEL_IDS = join(",", local.model_ids)
           PORT              = tostring(var.container_port)
         }) : { name = key, value = value }
       ]

@@ -22,3 +22,8 @@ output "task_role_arn" {
   description = "IAM role the application runs as (may invoke only the chosen Bedrock models)."
   value       = aws_iam_role.task.arn
 }
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer."
+  value       = aws_lb.this.dns_name
+}

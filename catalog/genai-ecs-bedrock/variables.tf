@@ -87,14 +87,25 @@ variable "desired_count" {
   }
 }
 
-variable "bedrock_model_ids" {
-  description = "Bedrock foundation model ids the app may invoke; the task role is limited to exactly these."
-  type        = list(string)
-  default     = ["anthropic.claude-3-haiku-20240307-v1:0"]
+variable "bedrock_model_id" {
+  description = "Bedrock foundation model the app uses, given to it as BEDROCK_MODEL_ID; the task role may invoke it."
+  type        = string
+  default     = "anthropic.claude-3-haiku-20240307-v1:0"
 
   validation {
-    condition     = length(var.bedrock_model_ids) > 0 && alltrue([for id in var.bedrock_model_ids : can(regex("^[a-z0-9-]+\\.[a-z0-9][a-z0-9.:-]*$", id))])
-    error_message = "Give at least one Bedrock model id such as anthropic.claude-3-haiku-20240307-v1:0 (provider.model, lowercase)."
+    condition     = can(regex("^[a-z0-9-]+\\.[a-z0-9][a-z0-9.:-]*$", var.bedrock_model_id))
+    error_message = "The bedrock_model_id must be a Bedrock model id such as anthropic.claude-3-haiku-20240307-v1:0 (provider.model, lowercase)."
+  }
+}
+
+variable "additional_bedrock_model_ids" {
+  description = "Other Bedrock models the app may also invoke; the task role is limited to these and bedrock_model_id."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.additional_bedrock_model_ids : can(regex("^[a-z0-9-]+\\.[a-z0-9][a-z0-9.:-]*$", id))])
+    error_message = "Each additional model id must look like amazon.titan-text-express-v1 (provider.model, lowercase)."
   }
 }
 

@@ -72,7 +72,8 @@ def _tags(pairs):
 def test_genai_chat_applies_tagged_least_privilege_and_destroys(tmp_path, moto_endpoint, aws_mirror_config):
     work = Workdir("genai-ecs-bedrock", tmp_path, moto_endpoint, aws_mirror_config)
     log = work.apply({"name": "chat", "container_image": "ghcr.io/acme/chat:1.0.0", "app_secret": "s3cret-value",
-                      "bedrock_model_ids": ["anthropic.claude-3-haiku-20240307-v1:0"], **RESERVED_VALUES})
+                      "bedrock_model_id": "anthropic.claude-3-haiku-20240307-v1:0",
+                      "additional_bedrock_model_ids": ["amazon.titan-text-express-v1"], **RESERVED_VALUES})
     assert "s3cret-value" not in log
     outputs = work.outputs()
     assert outputs["app_url"].startswith("http://chat-alb") and outputs["cluster_name"] == "chat"
@@ -99,15 +100,20 @@ def test_genai_chat_applies_tagged_least_privilege_and_destroys(tmp_path, moto_e
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
     assert len(statements) == 1
     assert sorted(statements[0]["Action"]) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-    assert statements[0]["Resource"] == (
-        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0")
+    assert sorted(statements[0]["Resource"]) == [
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+    ]
 
     parameter = ssm.get_parameter(Name="/chat/app-secret")["Parameter"]
     assert parameter["Type"] == "SecureString"
     container = ecs.describe_task_definition(taskDefinition="chat")["taskDefinition"]["containerDefinitions"][0]
     assert container["secrets"] == [{"name": "APP_SECRET", "valueFrom": parameter["ARN"]}]
     assert "s3cret-value" not in json.dumps(container)
-    assert {"name": "BEDROCK_MODEL_IDS", "value": "anthropic.claude-3-haiku-20240307-v1:0"} in container["environment"]
+    assert {"name": "BEDROCK_MODEL_ID", "value": "anthropic.claude-3-haiku-20240307-v1:0"} in container["environment"]
+    allowed = "anthropic.claude-3-haiku-20240307-v1:0,amazon.titan-text-express-v1"
+    assert {"name": "BEDROCK_MODEL_IDS", "value": allowed} in container["environment"]
+    assert outputs["alb_dns_name"] == balancer["DNSName"]
 
     service = work.state_resource("aws_ecs_service.app")
     assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]

@@ -47,6 +47,15 @@ def test_aws_template_imports_and_renders_a_create_form(client, central, project
         assert re.search(rf'type="password"[^>]*name="var_{name}"|name="var_{name}"[^>]*type="password"', html)
 
 
+def test_the_bedrock_model_is_a_picker_in_terrace_yaml(central, project):
+    """The AWS integration turns it into a dropdown of the region's models and checks access before queueing."""
+    from environments.aws import template_settings
+
+    version = _import(central, project, "genai-ecs-bedrock")
+    assert template_settings(version)["pickers"] == {"bedrock_model_id": "bedrock_model"}
+    assert {v["name"]: v["type"] for v in version.variables}["bedrock_model_id"] == "string"
+
+
 def test_a_bad_fargate_size_is_refused_next_to_its_field(client, central, project, developer):
     version = _import(central, project, "genai-ecs-bedrock")
     client.force_login(developer)
