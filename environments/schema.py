@@ -529,6 +529,23 @@ def _as_set(items):
 # --- Catalog metadata ---------------------------------------------------------------------------------------
 
 
+def load_run_settings(path) -> dict:
+    """The `run:` block of `terrace.yaml` (suggested approval, lifetime and timeout), or {}."""
+    meta_file = pathlib.Path(path) / "terrace.yaml"
+    if not meta_file.exists():
+        return {}
+    try:
+        data = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return {}  # load_metadata reports the error with its line
+    run = data.get("run") if isinstance(data, dict) else None
+    if run is None:
+        return {}
+    if not isinstance(run, dict):
+        raise SchemaError("terrace.yaml: run must be a mapping (requires_approval, default_ttl_hours, ...)")
+    return run
+
+
 def load_metadata(path) -> dict:
     """Read `terrace.yaml` in the template folder; missing fields get defaults derived from the folder name."""
     path = pathlib.Path(path)

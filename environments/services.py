@@ -124,6 +124,7 @@ def snapshot_extract(snapshot: Snapshot, dest: Path):
 
 
 @transaction.atomic
+@transaction.atomic
 def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     """Import a bundled catalogue folder as a template version of `project` (idempotent per content).
 
@@ -133,11 +134,15 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     parsed = schema.parse_module(folder)
     meta = schema.load_metadata(folder)
     extra = metadata.metadata_read(folder)
-    template, _ = Template.objects.get_or_create(
+    template, template_created = Template.objects.get_or_create(
         project=project,
         slug=folder.name,
         defaults={"name": meta["name"]},
     )
+    run_settings = schema.load_run_settings(folder)
+    if template_created and run_settings:
+        # The folder's suggested run settings, for a new template only: afterwards the platform team owns them.
+        _run_settings_apply(template, **_run_settings_from_metadata(run_settings))
     template.name = meta["name"]
     template.description = meta.get("description", "")
     template.category = meta.get("category", "")
@@ -168,6 +173,46 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     if created:
         audit(actor, "template_version.import", version, project=project, data={"version": version.version})
     return version
+
+
+RUN_SETTING_FIELDS = ("requires_approval", "default_ttl_hours", "max_ttl_hours", "run_timeout_minutes")
+
+
+def _run_settings_from_metadata(run):
+    """terrace.yaml's `run:` block -> template_run_settings_set arguments (unknown keys are an error)."""
+    names = {"requires_approval": "requires_approval", "default_ttl_hours": "default_ttl_hours",
+             "max_ttl_hours": "max_ttl_hours", "timeout_minutes": "run_timeout_minutes"}
+    unknown = set(run) - set(names)
+    if unknown:
+        raise InvalidRequest(f"terrace.yaml run: unknown settings {sorted(unknown)}; known: {sorted(names)}")
+    return {names[k]: v for k, v in run.items()}
+
+
+def _run_settings_apply(template, *, requires_approval=False, default_ttl_hours=None, max_ttl_hours=None,
+                        run_timeout_minutes=None):
+    for name, value in (("default_ttl_hours", default_ttl_hours), ("max_ttl_hours", max_ttl_hours),
+                        ("run_timeout_minutes", run_timeout_minutes)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InvalidRequest("Use a whole number, at least 1 (or leave it empty).", name)
+    if default_ttl_hours and max_ttl_hours and default_ttl_hours > max_ttl_hours:
+        raise InvalidRequest("The default lifetime cannot be longer than the maximum.", "default_ttl_hours")
+    template.requires_approval = bool(requires_approval)
+    template.default_ttl_hours = default_ttl_hours
+    template.max_ttl_hours = max_ttl_hours
+    template.run_timeout_minutes = run_timeout_minutes
+    template.save(update_fields=list(RUN_SETTING_FIELDS))
+
+
+def template_run_settings_set(user, template, *, ip=None, **settings_):
+    """Set a template's run policy: approval before apply, default and maximum lifetime, run timeout."""
+    if not has_perm(user, perms.TEMPLATE_MANAGE, template.project):
+        raise PermissionDenied("You may not manage this template.")
+    before = {f: getattr(template, f) for f in RUN_SETTING_FIELDS}
+    with transaction.atomic():
+        _run_settings_apply(template, **settings_)
+        audit(user, "template.run_settings", template, project=template.project, ip=ip,
+              data={"before": before, "after": {f: getattr(template, f) for f in RUN_SETTING_FIELDS}})
+    return template
 
 
 @transaction.atomic

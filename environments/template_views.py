@@ -333,3 +333,34 @@ def environment_update(request, pk):
         "can_update": environment.status in (Environment.READY, Environment.FAILED) and pending is None,
     }, status=status)
 
+
+
+@login_required
+@require_POST
+def template_admin_run_settings(request, pk):
+    """Approval before apply, default/maximum lifetime and run timeout of a template."""
+    template = _managed_template(request, pk)
+
+    def number(name):
+        raw = request.POST.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            return raw  # the service explains what it needs
+
+    try:
+        services.template_run_settings_set(
+            request.user, template, ip=_ip(request),
+            requires_approval=request.POST.get("requires_approval") == "on",
+            default_ttl_hours=number("default_ttl_hours"), max_ttl_hours=number("max_ttl_hours"),
+            run_timeout_minutes=number("run_timeout_minutes"),
+        )
+    except services.InvalidRequest as exc:
+        label = {"default_ttl_hours": "Default lifetime", "max_ttl_hours": "Maximum lifetime",
+                 "run_timeout_minutes": "Run timeout"}.get(exc.field, "Run settings")
+        messages.error(request, f"{label}: {exc}")
+    else:
+        messages.success(request, "Run settings saved; they apply to new runs and environments.")
+    return redirect("template_admin:detail", pk=template.pk)

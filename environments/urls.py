@@ -43,6 +43,7 @@ template_admin_urlpatterns = ([
     path("<int:pk>/import/", template_views.template_admin_import, name="import"),
     path("<int:pk>/git/", template_views.template_admin_git, name="git"),
     path("<int:pk>/policy/", template_views.template_admin_policy, name="policy"),
+    path("<int:pk>/run-settings/", template_views.template_admin_run_settings, name="run_settings"),
     path("versions/<int:pk>/publish/", template_views.template_version_publish, name="publish"),
     path("versions/<int:pk>/deprecate/", template_views.template_version_deprecate, name="deprecate"),
     path("versions/<int:pk>/upgrade/", template_views.upgrade_new, name="upgrade_new"),

@@ -158,6 +158,10 @@ MATRIX = {
     "template_admin:list": ("get", lambda o: "/admin-portal/templates/", ORG_ONLY | {"project_admin": 200}),
     "template_admin:detail": ("get", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/",
                               TEMPLATE_MANAGERS),
+    # Posting nothing saves "no approval, no lifetime, default timeout" and redirects back.
+    "template_admin:run_settings": ("post",
+                                    lambda o: f"/admin-portal/templates/{o['version'].template.pk}/run-settings/",
+                                    TEMPLATE_MANAGERS | {"org_admin": 302}),
     "template_admin:policy": ("get", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/policy/",
                               TEMPLATE_MANAGERS),
     "template_admin:import": ("post", lambda o: f"/admin-portal/templates/{o['version'].template.pk}/import/",

@@ -32,7 +32,12 @@ class Command(BaseCommand):
             "beat": [py, "-m", "celery", "-A", "portal", "beat", "-l", "info",
                      "--schedule", str(settings.DATA_DIR / "celerybeat-schedule")],
         }
-        procs = {name: subprocess.Popen(argv) for name, argv in commands.items()}
+        # The worker keeps Terraform state in this web process's http backend: tell it where that listens.
+        env = dict(os.environ)
+        if not env.get("TERRACE_INTERNAL_URL"):
+            reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            env["TERRACE_INTERNAL_URL"] = f"http://{reach}:{port}"
+        procs = {name: subprocess.Popen(argv, env=env) for name, argv in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"Terrace is starting on http://{host}:{port}/ (Ctrl-C stops it)"))
         stopping = False
 
