@@ -88,6 +88,9 @@ class TemplateVersion(models.Model):
     variables = models.JSONField(default=list)
     outputs = models.JSONField(default=list)
     changelog = models.TextField(blank=True)
+    # The catalogue keys of terrace.yaml for this version: estimated_monthly_cost, changelog, apply_phases
+    # (see environments.metadata). Per version, because the cost and the apply order change with the files.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # --- Template management (sources, lifecycle) ----------------------------------------------------------
     # Git: repository URL, subdirectory and the commit the ref resolved to at import (source_ref keeps the

@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from environments.models import Environment, Run, RunEvent, Template, TemplateShare, TemplateVersion, WorkerHeartbeat
@@ -69,6 +69,31 @@ def template_list(user):
     if not (user and user.is_authenticated):
         return Template.objects.none()
     return Template.objects.filter(Q(pk__in=owned) | Q(pk__in=shared)).select_related("project")
+
+
+def template_catalog(user, query="", category=""):
+    """The catalogue page's templates: visible to `user`, matching `query` in name or description and the
+    category, each with its versions (light: without the parsed schema) in `version_list`."""
+    templates = template_list(user)
+    if query:
+        templates = templates.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    if category:
+        templates = templates.filter(category=category)
+    versions = TemplateVersion.objects.defer("variables", "outputs")
+    return templates.order_by("name", "pk").prefetch_related(Prefetch("versions", versions, to_attr="version_list"))
+
+
+def template_categories(user):
+    """Categories of the templates `user` may see, for the catalogue's filter."""
+    return sorted(set(template_list(user).exclude(category="").values_list("category", flat=True)))
+
+
+def version_latest(versions):
+    """The version a template page leads with: the highest published version number (the one new environments
+    get), else the highest of any state; None for none."""
+    versions = list(versions)
+    published = [v for v in versions if v.state == TemplateVersion.PUBLISHED]
+    return max(published or versions, key=lambda v: v.sort_key) if versions else None
 
 
 def template_available_in(environment):

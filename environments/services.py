@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments import crypto, policy, schema, selectors, sources
+from environments import crypto, metadata, policy, schema, selectors, sources
 from environments.models import (
     Environment,
     EnvironmentUpdate,
@@ -124,7 +124,6 @@ def snapshot_extract(snapshot: Snapshot, dest: Path):
 
 
 @transaction.atomic
-@transaction.atomic
 def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     """Import a bundled catalogue folder as a template version of `project` (idempotent per content).
 
@@ -133,6 +132,7 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
     folder = Path(folder)
     parsed = schema.parse_module(folder)
     meta = schema.load_metadata(folder)
+    extra = metadata.metadata_read(folder)
     template, template_created = Template.objects.get_or_create(
         project=project,
         slug=folder.name,
@@ -159,6 +159,8 @@ def template_import_catalog(project, folder: Path, *, publish=True, actor=None):
             "snapshot": snapshot,
             "variables": parsed["variables"],
             "outputs": parsed["outputs"],
+            "metadata": extra,
+            "changelog": metadata.changelog_for(extra, meta.get("version", "1.0.0")),
             "state": TemplateVersion.PUBLISHED if publish else TemplateVersion.DRAFT,
         },
     )
@@ -284,6 +286,7 @@ def _version_from_folder(actor, template, folder, *, version, source, source_ref
                              "(a template declares its inputs there).")
     try:
         parsed = schema.parse_module(folder)
+        extra = metadata.metadata_read(folder)  # cost estimate, changelog, apply phases when terrace.yaml has them
     except schema.SchemaError as exc:
         raise InvalidRequest(f"Cannot import: {exc}") from exc
     readme = folder / "README.md"
@@ -294,7 +297,8 @@ def _version_from_folder(actor, template, folder, *, version, source, source_ref
             template=template, version=version, state=TemplateVersion.DRAFT, source=source,
             source_ref=source_ref[:500], source_url=source_url, source_path=source_path,
             resolved_commit=resolved_commit, snapshot=snapshot, variables=parsed["variables"],
-            outputs=parsed["outputs"], changelog=changelog, imported_by=actor,
+            outputs=parsed["outputs"], changelog=changelog or metadata.changelog_for(extra, version),
+            metadata=extra, imported_by=actor,
         )
         if readme.is_file() and not template.readme:
             Template.objects.filter(pk=template.pk).update(readme=readme.read_text(errors="replace")[:100_000])

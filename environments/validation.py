@@ -1542,6 +1542,75 @@ def _fn_coalesce(*values):
     raise EvalError("no non-null, non-empty-string arguments")
 
 
+def _fn_range(*args):
+    """range(limit), range(start, limit), range(start, limit, step): Terraform's (cty's) rules and cap."""
+    numbers = [_arg(value, "number").v for value in args]
+    if len(numbers) == 1:
+        start, end, step = Fraction(0), numbers[0], Fraction(-1 if numbers[0] < 0 else 1)
+    elif len(numbers) == 2:
+        start, end = numbers
+        step = Fraction(-1 if end < start else 1)
+    else:
+        start, end, step = numbers
+    if step == 0:
+        raise EvalError("step must not be zero")
+    if step < 0 and end > start:
+        raise EvalError("end must be less than start when step is negative")
+    if step > 0 and end < start:
+        raise EvalError("end must be greater than start when step is positive")
+    items, number = [], start
+    while (number > end) if step < 0 else (number < end):
+        if len(items) >= 1024:
+            raise EvalError("more than 1024 values were generated")
+        items.append(_number(number))
+        number += step
+    return Val(("list", "number"), tuple(items))
+
+
+IPV4_CIDR = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})")
+
+
+def _ipv4_network(text):
+    """(network address as int, prefix length) of an IPv4 CIDR string, the way Go's net.ParseCIDR reads it.
+
+    IPv6 and octets with leading zeros (whose reading changed between Go releases) are left to Terraform.
+    """
+    match = IPV4_CIDR.fullmatch(text)
+    if not match:
+        if ":" in text:
+            raise Unsupported("IPv6 prefixes")
+        raise EvalError(f'invalid CIDR address: "{text}"')
+    parts = match.groups()
+    if any(len(part) > 1 and part.startswith("0") for part in parts):
+        raise Unsupported("leading zeros in an IPv4 address")
+    octets, prefix = [int(part) for part in parts[:4]], int(parts[4])
+    if any(octet > 255 for octet in octets) or prefix > 32:
+        raise EvalError(f'invalid CIDR address: "{text}"')
+    address = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return address & mask, prefix
+
+
+def _ipv4_text(number):
+    return ".".join(str((number >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+def _fn_cidrnetmask(prefix):
+    _, length = _ipv4_network(_arg(prefix, "string").v)
+    return _string(_ipv4_text((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF))
+
+
+def _fn_cidrhost(prefix, hostnum):
+    network, length = _ipv4_network(_arg(prefix, "string").v)
+    number = _integer(hostnum)
+    size = 1 << (32 - length)
+    if number < 0:
+        number += size  # a negative host number counts back from the end of the range
+    if number < 0 or number >= size:
+        raise EvalError(f"prefix of {length} does not accommodate a host numbered {_integer(hostnum)}")
+    return _string(_ipv4_text(network + number))
+
+
 # name -> (implementation, minimum arguments, maximum arguments or None); Terraform 1.0.3 has no
 # startswith/endswith, so they are deliberately absent (a condition using them is left to Terraform).
 FUNCTIONS = {
@@ -1575,4 +1644,7 @@ FUNCTIONS = {
     "distinct": (_fn_distinct, 1, 1),
     "flatten": (_fn_flatten, 1, 1),
     "coalesce": (_fn_coalesce, 0, None),
+    "range": (_fn_range, 1, 3),
+    "cidrhost": (_fn_cidrhost, 2, 2),
+    "cidrnetmask": (_fn_cidrnetmask, 1, 1),
 }

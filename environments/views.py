@@ -4,12 +4,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from environments import aws, cost, selectors, services
+from environments import aws, cost, policy, selectors, services
 from environments.forms import EnvironmentForm
 from environments.models import Environment, Run
 from rbac import permissions as perms
@@ -365,17 +365,26 @@ def run_events_json(request, pk):
     })
 
 
+CATALOG_PAGE_SIZE = 24
+
+
 @login_required
 @require_GET
 def template_list(request):
-    """The catalogue: templates the user may see (owned by their projects or shared with them)."""
-    templates = selectors.template_list(request.user).prefetch_related(
-        Prefetch("versions", to_attr="version_list")
-    )
+    """The catalogue: templates the user may see (owned by their projects or shared with them), searchable by
+    name and description, filtered by category, a page at a time."""
     query = request.GET.get("q", "").strip()
-    if query:
-        templates = templates.filter(name__icontains=query)
-    return render(request, "environments/templates.html", {"templates": templates, "q": query})
+    category = request.GET.get("category", "").strip()
+    templates = selectors.template_catalog(request.user, query=query, category=category)
+    page = Paginator(templates, CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    for template in page:
+        template.latest = selectors.version_latest(template.version_list)
+    return render(request, "environments/catalog_list.html", {
+        "page": page,
+        "q": query,
+        "category": category,
+        "categories": selectors.template_categories(request.user),
+    })
 
 
 @login_required
@@ -397,16 +406,41 @@ def template_detail(request, pk):
             services.template_share(template, target, actor=request.user)
             messages.success(request, f"{template.name} is now shared with {target or 'all projects'}.")
         return redirect("catalog:detail", pk=template.pk)
-    versions = template.versions.order_by("-created_at")
+    versions = selectors.template_versions_sorted(template)
+    latest = selectors.version_latest(versions)
     shares = template.shares.select_related("project").order_by("project__name") if can_share else []
-    return render(request, "environments/template_detail.html", {
+    return render(request, "environments/catalog_detail.html", {
         "template": template,
         "versions": versions,
-        "latest": versions.first(),
+        "latest": latest,
+        "variables": _catalog_variable_rows(latest),
+        "create_url": _catalog_create_url(request, latest),
         "shares": shares,
         "can_share": can_share,
         "projects": selectors.project_list(request.user).exclude(pk=template.project_id) if can_share else [],
     })
+
+
+def _catalog_variable_rows(version):
+    """The variables table of a template page: user inputs first, then those Terrace sets itself."""
+    if version is None:
+        return []
+    rows = [dict(var, reserved=var["name"] in policy.INJECTED) for var in version.variables]
+    return sorted(rows, key=lambda row: row["reserved"])
+
+
+def _catalog_create_url(request, version):
+    """The Create form of `version` in the user's current project, when they may use it there."""
+    if version is None or version.state != version.PUBLISHED:
+        return ""
+    project = selectors.project_list(request.user, perms.ENVIRONMENT_CREATE).filter(
+        slug=request.session.get("project", "")
+    ).first() or selectors.project_list(request.user, perms.ENVIRONMENT_CREATE).first()
+    if project is None or not selectors.template_versions_for_project(request.user, project).filter(
+        pk=version.pk
+    ).exists():
+        return ""
+    return reverse("environments:create", args=[version.pk]) + f"?project={project.slug}"
 
 
 # --- AWS: health panel and cost ------------------------------------------------------------------------

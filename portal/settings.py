@@ -331,6 +331,9 @@ TF_PLUGIN_CACHE_DIR = env("TF_PLUGIN_CACHE_DIR", str(TERRAFORM_TOOLCHAIN_DIR / "
 
 # --- Runs ----------------------------------------------------------------------------------------------
 CATALOG_DIR = Path(env("TERRACE_CATALOG_DIR", BASE_DIR / "catalog"))
+# Where the bundled catalogue can be browsed (e.g. https://github.com/org/terrace/tree/main/catalog); template
+# pages link each bundled template's folder there. Empty: the folder name is shown without a link.
+CATALOG_SOURCE_URL = env("TERRACE_CATALOG_SOURCE_URL", "")
 RUNS_DIR = Path(env("TERRACE_RUNS_DIR", DATA_DIR / "runs"))
 KEEP_RUN_DIRS = env_bool("TERRACE_KEEP_RUN_DIRS", False)
 RUN_TIMEOUT_SECONDS = env_int("RUN_TIMEOUT_SECONDS", 3 * 3600)

@@ -114,13 +114,17 @@ class Execution:
         if self.run.status == Run.APPLYING:  # claimed after approval: apply the plan that was decided on
             self.restore_plan()
         else:
-            self.phase("plan", "Planning")
+            staged = self.apply_phases()
+            self.phase("plan", "Planning" + (" the whole configuration" if staged else ""))
             self.terraform("plan", process.plan_command(PLAN_FILE))
             self.sink.flush()
-            if self.run.gate and any((self.plan_summary or {}).values()):
-                self.wait_for_decision()
-                return
-            run_transition(self.run, Run.APPLYING, plan_summary=self.plan_summary)
+            if staged:
+                Run.objects.filter(pk=self.run.pk).update(plan_summary=self.plan_summary)
+            else:
+                if self.run.gate and any((self.plan_summary or {}).values()):
+                    self.wait_for_decision()
+                    return
+                run_transition(self.run, Run.APPLYING, plan_summary=self.plan_summary)
         self.phase("apply", "Applying")
         try:
             self.terraform("apply", process.apply_command(PLAN_FILE))
@@ -132,6 +136,31 @@ class Execution:
         Environment.objects.filter(pk=self.environment.pk).update(outputs=self.final_outputs)
         environment_update_applied(self.run)
         self.finish(Run.SUCCEEDED, exit_code=0)
+
+    def apply_phases(self):
+        """The template's staged apply order (terrace.yaml `apply_phases`): each phase with targets is planned
+        with `-target` and applied before the whole configuration is, e.g. a cluster before what runs on it.
+        Returns True when phases ran (the run is then `applying`). Not for runs that wait for a decision: those
+        approve one whole plan, so they skip the phases and say so."""
+        phases = [p for p in (self.version.metadata or {}).get("apply_phases", []) if p.get("targets")]
+        if not phases:
+            return False
+        if self.run.gate:
+            self.sink.add("log", "This template has staged apply phases; a run that waits for a decision plans "
+                                 "the whole configuration at once instead.")
+            return False
+        run_transition(self.run, Run.APPLYING)
+        for n, phase in enumerate(phases, 1):
+            name = phase.get("name") or f"phase {n}"
+            self.phase("plan", f"Planning phase {n}/{len(phases)}: {name}")
+            self.terraform("plan", process.plan_command(PLAN_FILE, targets=phase["targets"]))
+            self.phase("apply", f"Applying phase {n}/{len(phases)}: {name}")
+            try:
+                self.terraform("apply", process.apply_command(PLAN_FILE))
+            finally:
+                self.save_state()
+        self.final_outputs = None  # the last, whole apply prints the outputs that count
+        return True
 
     def wait_for_decision(self):
         """Park a gated apply after its plan: the saved plan goes to the database (encrypted: it holds the

@@ -28,10 +28,12 @@ def command(subcommand, *args, **options):
     return tf.generate_cmd_string(subcommand, *args, **options)
 
 
-def plan_command(planfile, destroy=False):
+def plan_command(planfile, destroy=False, targets=()):
     opts = {"json": IsFlagged, "input": False, "out": planfile}
     if destroy:
         opts["destroy"] = IsFlagged
+    if targets:
+        opts["target"] = list(targets)  # one -target=<address> each
     return command("plan", **opts)
 
 

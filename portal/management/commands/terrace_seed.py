@@ -1,5 +1,10 @@
 """Seed the demo: an admin, a developer, the central `genai` project, a developer project, and the bundled
-catalogue imported into `genai`, published and shared. Safe to run again: it changes nothing that exists.
+catalogue imported into `genai`, published. Safe to run again: it changes nothing that exists.
+
+Only the offline templates are shared with the developer's project. The AWS templates are published in `genai`
+but not shared: a run of theirs needs AWS credentials that a fresh install does not have, so offering them to
+developers would only produce failed runs. The platform team shares them (template page → Share) once the
+project's runs get AWS credentials.
 """
 import secrets
 
@@ -12,7 +17,8 @@ from environments.services import template_import_catalog, template_share
 from rbac.models import Project, RoleBinding
 from rbac.permissions import ENV_TEMPLATE_USER, ORG_ADMIN
 
-# Templates that run offline (null provider only) are shared with the developer project.
+# Templates that run offline (null provider only) are shared with the developer project; the others (AWS)
+# are published in the central project only, see the module docstring.
 OFFLINE_TEMPLATES = ("hello-sandbox",)
 
 
@@ -54,7 +60,8 @@ class Command(BaseCommand):
             version = template_import_catalog(genai, folder, publish=True)
             if folder.name in OFFLINE_TEMPLATES:
                 template_share(version.template, sandbox)
-            self.stdout.write(f"template {version.template.slug} {version.version}: {version.state}")
+            shared = "shared with dev-sandbox" if folder.name in OFFLINE_TEMPLATES else "not shared"
+            self.stdout.write(f"template {version.template.slug} {version.version}: {version.state}, {shared}")
         if admin.has_usable_password() and (settings.DATA_DIR / "admin_password").exists():
             self.stdout.write(self.style.SUCCESS(
                 f"Sign in as admin / {_password('admin')} (org admin) or developer / {_password('developer')}"
