@@ -2,7 +2,6 @@
 
 The HTTP views in `state_backend.py` and the worker (rescuing an `errored.tfstate`) both write through here.
 """
-import hashlib
 import hmac
 import json
 import secrets
@@ -15,6 +14,7 @@ from environments.models import Run, StateLock, StateVersion
 from rbac import permissions as perms
 from rbac.audit import audit
 from rbac.scoping import has_perm
+from rbac.tokens import token_digest
 
 
 class StateRejected(Exception):
@@ -132,14 +132,10 @@ def state_force_unlock(user, environment, *, ip=None):
 
 
 # -- run credential -----------------------------------------------------------------------------------------
-def _digest(token):
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def state_token_issue(run):
     """A fresh secret for `run` to reach its environment's state; only its hash is stored."""
     token = secrets.token_urlsafe(32)
-    Run.objects.filter(pk=run.pk).update(state_token_hash=_digest(token))
+    Run.objects.filter(pk=run.pk).update(state_token_hash=token_digest(token))
     return token
 
 
@@ -153,7 +149,7 @@ def state_token_run(environment_id, username, token):
     except ValueError:
         return None
     run = Run.objects.select_related("environment").filter(pk=run_id, status__in=Run.ACTIVE).first()
-    if run is None or not run.state_token_hash or not hmac.compare_digest(run.state_token_hash, _digest(token)):
+    if run is None or not run.state_token_hash or not hmac.compare_digest(run.state_token_hash, token_digest(token)):
         return None
     if run.environment_id != environment_id:
         return None

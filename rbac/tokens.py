@@ -27,8 +27,11 @@ class InvalidToken(Exception):
     """The token is malformed, unknown, expired or revoked (the API answers 401 and says which)."""
 
 
-def _digest(raw):
-    return hashlib.sha256(raw.encode()).hexdigest()
+def token_digest(raw):
+    """How every bearer secret is stored (API, SCIM and state-backend tokens): SHA-256 hex. The secrets are 256
+    random bits, so a fast hash is enough and lets a request find its token with one indexed lookup.
+    (`surrogatepass`: a header may carry any code point; it must hash, not crash.)"""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def api_token_create(user, *, name, project=None, expires_at=None, ip=None):
@@ -46,7 +49,7 @@ def api_token_create(user, *, name, project=None, expires_at=None, ip=None):
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, name=name[:100], prefix=prefix, token_hash=_digest(raw),
+        token = ApiToken.objects.create(user=user, name=name[:100], prefix=prefix, token_hash=token_digest(raw),
                                         project=project, expires_at=expires_at)
         audit(user, "api_token.create", token, project=project,
               data={"name": token.name, "prefix": prefix, "project": project.slug if project else "*",
@@ -60,7 +63,7 @@ def api_token_authenticate(raw):
         raise InvalidToken("Malformed API token.")
     prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
     token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
-    if token is None or not hmac.compare_digest(token.token_hash, _digest(raw)):
+    if token is None or not hmac.compare_digest(token.token_hash, token_digest(raw)):
         raise InvalidToken("Unknown API token.")
     now = timezone.now()
     if token.revoked_at is not None:

@@ -1,5 +1,4 @@
 """SCIM bearer tokens: created by org admins (shown once), stored as SHA-256, revocable."""
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from rbac import permissions as perms
 from rbac.audit import audit
 from rbac.models import ScimToken
 from rbac.scoping import has_org_perm
+from rbac.tokens import token_digest
 
 TOKEN_PREFIX = "terrace_scim_"
 # last_used_at is written at most this often per token: an IdP sync sends hundreds of requests a minute.
@@ -21,8 +21,6 @@ class InvalidToken(Exception):
     """The bearer token is missing, unknown or revoked."""
 
 
-def token_hash(raw):
-    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def scim_token_create(actor, *, name, ip=None):
@@ -35,7 +33,7 @@ def scim_token_create(actor, *, name, ip=None):
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ScimToken.objects.create(
-            name=name[:200], prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=token_hash(raw), created_by=actor
+            name=name[:200], prefix=raw[: len(TOKEN_PREFIX) + 6], token_hash=token_digest(raw), created_by=actor
         )
         audit(actor, "scim_token.create", token, data={"name": token.name, "prefix": token.prefix}, ip=ip)
     return token, raw
@@ -58,7 +56,7 @@ def scim_token_authenticate(authorization):
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw or len(raw) > 200:
         raise InvalidToken("Send 'Authorization: Bearer <token>' with a SCIM token from Administration.")
-    token = ScimToken.objects.filter(token_hash=token_hash(raw), revoked_at__isnull=True).first()
+    token = ScimToken.objects.filter(token_hash=token_digest(raw), revoked_at__isnull=True).first()
     if token is None:
         raise InvalidToken("The bearer token is unknown or revoked.")
     now = timezone.now()

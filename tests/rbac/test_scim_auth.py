@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from rbac.models import AuditEvent, ScimToken
-from rbac.scim.tokens import scim_token_create, scim_token_revoke, token_hash
+from rbac.scim.tokens import scim_token_create, scim_token_revoke
+from rbac.tokens import token_digest
 from tests.rbac import scim_support
 from tests.rbac.scim_support import USER_URN, ScimClient, assert_scim_error, db_snapshot
 
@@ -50,7 +51,7 @@ def test_token_is_stored_hashed_and_records_last_use(scim, scim_token):
     token, raw = scim_token
     assert raw.startswith("terrace_scim_") and len(raw) > 40
     token.refresh_from_db()
-    assert token.token_hash == token_hash(raw) and raw not in str(ScimToken.objects.values().get())
+    assert token.token_hash == token_digest(raw) and raw not in str(ScimToken.objects.values().get())
     assert token.last_used_at is None
     scim.get("ServiceProviderConfig")
     token.refresh_from_db()
@@ -73,7 +74,7 @@ def test_admin_page_shows_a_new_token_once_lists_and_revokes(client, platform_ad
     assert response.status_code == 200
     token = ScimToken.objects.get(name="Entra prod")
     raw = response.context["raw_token"]
-    assert token.token_hash == token_hash(raw)
+    assert token.token_hash == token_digest(raw)
     assert raw in response.content.decode()
     assert "no-store" in response["Cache-Control"]
     page = client.get("/admin-portal/scim-tokens/").content.decode()
