@@ -1,4 +1,6 @@
 """Pages: environment list, template picker, create form, environment and run pages."""
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,11 +9,13 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from environments import aws, cost, policy, selectors, services
 from environments.forms import EnvironmentForm
-from environments.models import Environment, Run
+from environments.models import Environment, Run, StateLock
+from environments.state import state_force_unlock, state_lock_info
 from rbac import permissions as perms
 from rbac.scoping import has_perm
 
@@ -150,10 +154,6 @@ def environment_forget(request, pk):
 @require_POST
 def environment_extend(request, pk):
     """Set the environment to expire `hours` from now (owner or project admin, within the template's maximum)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     environment = _environment_or_404(request, pk)
     if not services.environment_may_extend(request.user, environment):
         raise PermissionDenied("Only the environment's owner or a project admin may change its lifetime.")
@@ -187,9 +187,6 @@ def _leftover_context(user, environment, runs):
 
 
 def _state_context(user, environment):
-    from environments.models import StateLock
-    from environments.state import state_lock_info
-
     lock = StateLock.objects.filter(environment=environment).first()
     return {
         "state_versions": environment.state_versions.select_related("run").order_by("-created_at", "-pk")[:5],
@@ -220,8 +217,6 @@ def state_download(request, pk):
 @require_POST
 def state_unlock(request, pk):
     """Force-unlock the environment's state (audited)."""
-    from environments.state import state_force_unlock
-
     environment = _environment_or_404(request, pk)
     try:
         info = state_force_unlock(request.user, environment, ip=_client_ip(request))
