@@ -1,6 +1,7 @@
 """Cancel: a queued run ends at once; a running apply is interrupted (SIGINT to Terraform's process group),
 keeps the state written so far, and the environment can then be destroyed."""
 import time
+from unittest import mock
 
 import pytest
 
@@ -49,10 +50,12 @@ def test_canceling_a_running_apply_interrupts_terraform_and_keeps_state(live_wor
     assert StateVersion.objects.filter(environment=env).latest().resource_count == 0
 
 
-def test_canceling_a_queued_run_ends_it_without_terraform(developer, project, sandbox_version,
-                                                          django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):  # never reaches a worker
+def test_canceling_a_queued_run_ends_it_without_terraform(developer, project, sandbox_version):
+    # Never handed to a worker: in a transactional test the on-commit enqueue would run at once, and the
+    # session's live worker could claim the run before the cancel (it then ends via the heartbeat instead).
+    with mock.patch("environments.services._enqueue") as enqueue:
         env, run = environment_create(developer, project, sandbox_version, "queued", {"app_name": "queued"})
+    enqueue.assert_called_once_with(run.pk)
     run_cancel(developer, run)
     run.refresh_from_db()
     assert run.status == Run.CANCELED and "before it started" in run.error
