@@ -95,8 +95,8 @@ class Execution:
             json.dump(self.variables, fh)
         backend_env, token = state_backend_prepare(self.run, str(self.workdir))
         self.masker.add(token)
-        extra, secrets = run_credentials_env(self.run)  # credential set: variables + STS keys, masked from here
-        for secret in secrets:
+        extra, credential_secrets = run_credentials_env(self.run)  # variables + STS keys, masked from here on
+        for secret in credential_secrets:
             self.masker.add(secret)
         self.env = process.build_env(str(self.workdir), {**extra, **backend_env})
 
