@@ -21,22 +21,12 @@ from rest_framework.response import Response
 from environments import selectors, services, streams
 from environments.forms import FIELD_PREFIX, EnvironmentForm, EnvironmentUpdateForm
 from environments.models import Environment, Run, Template, TemplateVersion
-from portal.api import ApiError, ApiView, StrictInputSerializer, query_params
+from portal.api import ApiError, ApiView, StrictInputSerializer, query_params, validated
 from portal.api_base import bearer, token_user
 from rbac import permissions as perms
+from rbac.audit import client_ip
 from rbac.scoping import has_perm
 from rbac.tokens import InvalidToken
-
-
-def _ip(request):
-    return request.META.get("REMOTE_ADDR")
-
-
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
 
 # --- Serializers ---------------------------------------------------------------------------------------
 
@@ -385,7 +375,7 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     def share(self, request, pk=None):
         """Share the template with a project ('*': every project)."""
         template = self._template(request, pk)
-        data = _validated(ShareSerializer, request.data)
+        data = validated(ShareSerializer, request.data)
         services.template_share(template, self._target(request, data["project"]), actor=request.user)
         return self._detail(request, pk)
 
@@ -394,7 +384,7 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     def unshare(self, request, pk=None):
         """Stop sharing the template with a project; its existing environments keep working."""
         template = self._template(request, pk)
-        data = _validated(ShareSerializer, request.data)
+        data = validated(ShareSerializer, request.data)
         services.template_unshare(template, self._target(request, data["project"]), actor=request.user)
         return self._detail(request, pk)
 
@@ -413,11 +403,11 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=TemplateCreateSerializer, responses={201: TemplateSerializer})
     def create(self, request):
         """A new, empty template owned by a project (import its versions next)."""
-        data = _validated(TemplateCreateSerializer, request.data)
+        data = validated(TemplateCreateSerializer, request.data)
         project = _project_field(request, data["project"])
         template = services.template_create(request.user, project, slug=data["slug"], name=data["name"],
                                             description=data["description"], category=data["category"],
-                                            icon=data["icon"], ip=_ip(request))
+                                            icon=data["icon"], ip=client_ip(request))
         template = self.get_queryset().get(pk=template.pk)
         return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
@@ -427,10 +417,10 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     def import_git(self, request, pk=None):
         """Import a Git ref as a new draft version (records the resolved commit)."""
         template = self._managed(request, pk)
-        data = _validated(GitImportSerializer, request.data)
+        data = validated(GitImportSerializer, request.data)
         version = services.template_version_import_git(
             request.user, template, version=data["version"], ref=data["ref"], url=data.get("url"),
-            path=data.get("path"), changelog=data["changelog"], ip=_ip(request))
+            path=data.get("path"), changelog=data["changelog"], ip=client_ip(request))
         return Response(TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request={"multipart/form-data": UploadImportSerializer}, responses={201: TemplateVersionSerializer},
@@ -442,28 +432,28 @@ class TemplateViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
         from environments.template_views import MAX_UPLOAD
 
         template = self._managed(request, pk)
-        data = _validated(UploadImportSerializer, request.data)
+        data = validated(UploadImportSerializer, request.data)
         upload = data["archive"]
         if upload.size > MAX_UPLOAD:
             raise ApiError(f"{upload.name}: larger than {MAX_UPLOAD // (1024 * 1024)} MiB.",
                            fields={"archive": [f"Larger than {MAX_UPLOAD // (1024 * 1024)} MiB."]})
         version = services.template_version_import_archive(
             request.user, template, filename=upload.name, data=upload.read(), version=data["version"],
-            path=data["path"], changelog=data["changelog"], ip=_ip(request))
+            path=data["path"], changelog=data["changelog"], ip=client_ip(request))
         return Response(TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TemplateImportSerializer, responses={201: TemplateVersionSerializer})
     @action(detail=False, methods=["post"], url_path="import")
     def import_catalog(self, request):
         """Import a folder of the bundled catalogue as a (draft, unless `publish`) version of a project's template."""
-        data = _validated(TemplateImportSerializer, request.data)
+        data = validated(TemplateImportSerializer, request.data)
         project = _project_field(request, data["project"])
         folder = settings.CATALOG_DIR / data["catalog"]
         if not (folder.is_dir() and any(folder.glob("*.tf"))):
             raise ApiError("No such catalogue folder.", fields={"catalog": ["No such catalogue folder."]})
-        version = services.template_version_import_folder(request.user, project, folder, ip=_ip(request))
+        version = services.template_version_import_folder(request.user, project, folder, ip=client_ip(request))
         if data["publish"] and version.state == TemplateVersion.DRAFT:
-            version = services.template_version_publish(request.user, version, ip=_ip(request))
+            version = services.template_version_publish(request.user, version, ip=client_ip(request))
         return Response(TemplateVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -492,7 +482,7 @@ class TemplateVersionViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
 
     def _transition(self, request, pk, service):
         version = get_object_or_404(self.get_queryset(), pk=pk)
-        version = service(request.user, version, ip=_ip(request))
+        version = service(request.user, version, ip=client_ip(request))
         return Response(TemplateVersionSerializer(version).data)
 
     @extend_schema(request=None, responses=TemplateVersionSerializer)
@@ -594,7 +584,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
     @extend_schema(request=EnvironmentCreateSerializer, responses={201: EnvironmentCreatedSerializer})
     def create(self, request):
         """Create an environment and queue its first apply; variables are checked like the form does."""
-        data = _validated(EnvironmentCreateSerializer, request.data)
+        data = validated(EnvironmentCreateSerializer, request.data)
         project = selectors.project_list(request.user).filter(slug=data["project"]).first()
         if project is None:
             raise ApiError("No such project.", fields={"project": ["No such project (or not visible to you)."]})
@@ -615,8 +605,9 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
                            fields={field: ["Not a published template version available to this project."]})
         name, values = validate_environment_input(version, data["name"], data["variables"])
         try:
-            environment, run = services.environment_create(request.user, project, version, name, values,
-                                                           lifetime_hours=data.get("lifetime_hours"), ip=_ip(request))
+            environment, run = services.environment_create(
+                request.user, project, version, name, values, lifetime_hours=data.get("lifetime_hours"),
+                ip=client_ip(request))
         except services.InvalidRequest as exc:
             if isinstance(exc, (services.QuotaExceeded, services.PolicyViolation)):
                 raise  # the exception handler gives them their code and field paths
@@ -628,7 +619,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     def _queue(self, request, pk, service):
         environment = get_object_or_404(self.get_queryset(), pk=pk)
-        run = service(request.user, environment, ip=_ip(request))
+        run = service(request.user, environment, ip=client_ip(request))
         run = selectors.run_list(request.user).get(pk=run.pk)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -652,7 +643,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
         """Change variables and/or move to another version of its template. The plan waits for confirmation
         (POST /runs/{id}/approve/ once you have seen it), then is applied."""
         environment = get_object_or_404(self.get_queryset(), pk=pk)
-        data = _validated(EnvironmentUpdateSerializer, request.data)
+        data = validated(EnvironmentUpdateSerializer, request.data)
         versions = TemplateVersion.objects.filter(template=environment.template_version.template_id)
         if data.get("template_version"):
             version, field = versions.filter(pk=data["template_version"]).first(), "template_version"
@@ -664,7 +655,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
             raise ApiError("No such version of this environment's template.",
                            fields={field: ["No such version of this environment's template."]})
         values = validate_update_input(version, environment, data["variables"])
-        update = services.environment_update_request(request.user, environment, version, values, ip=_ip(request))
+        update = services.environment_update_request(request.user, environment, version, values, ip=client_ip(request))
         run = selectors.run_list(request.user).get(pk=update.run_id)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -673,7 +664,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
     def extend(self, request, pk=None):
         """Move the environment's expiry (its owner or a project admin; at most the template's maximum)."""
         environment = get_object_or_404(self.get_queryset(), pk=pk)
-        data = _validated(ExtendSerializer, request.data)
+        data = validated(ExtendSerializer, request.data)
         if "hours" in data:
             from datetime import timedelta
 
@@ -683,7 +674,7 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
         else:
             expires_at = data["expires_at"]
         try:
-            services.environment_extend(environment, request.user, expires_at, ip=_ip(request))
+            services.environment_extend(environment, request.user, expires_at, ip=client_ip(request))
         except services.InvalidRequest as exc:
             field = "hours" if "hours" in data and exc.field == "expires_at" else exc.field
             raise ApiError(str(exc), fields={field: [str(exc)]} if field else {})
@@ -694,8 +685,8 @@ class EnvironmentViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
     def forget(self, request, pk=None):
         """Mark a failed environment as cleaned up without Terraform (project admins); leftovers are audited."""
         environment = get_object_or_404(self.get_queryset(), pk=pk)
-        data = _validated(ForgetSerializer, request.data)
-        services.environment_forget(request.user, environment, data["note"], ip=_ip(request))
+        data = validated(ForgetSerializer, request.data)
+        services.environment_forget(request.user, environment, data["note"], ip=client_ip(request))
         return Response(EnvironmentSerializer(self.get_queryset().get(pk=pk)).data)
 
 
@@ -733,13 +724,13 @@ class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
     def cancel(self, request, pk=None):
         """Cancel a run: a queued one ends at once, a running one is interrupted (state written is kept)."""
         run = get_object_or_404(self.get_queryset(), pk=pk)
-        services.run_cancel(request.user, run, ip=_ip(request))
+        services.run_cancel(request.user, run, ip=client_ip(request))
         return Response(RunSerializer(self.get_queryset().get(pk=run.pk)).data, status=status.HTTP_202_ACCEPTED)
 
     def _decide(self, request, pk, service):
         run = get_object_or_404(self.get_queryset(), pk=pk)
-        data = _validated(DecisionSerializer, request.data)
-        service(run, request.user, data["comment"], ip=_ip(request))
+        data = validated(DecisionSerializer, request.data)
+        service(run, request.user, data["comment"], ip=client_ip(request))
         return Response(RunSerializer(self.get_queryset().get(pk=run.pk)).data)
 
     @extend_schema(request=DecisionSerializer, responses=RunSerializer)

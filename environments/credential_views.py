@@ -12,12 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from environments import aws, credentials
 from environments.credentials import CredentialSetForm
 from rbac import permissions as perms
+from rbac.audit import client_ip
 from rbac.models import Project
 from rbac.scoping import has_org_perm, has_perm, scope
-
-
-def _ip(request):
-    return request.META.get("REMOTE_ADDR")
 
 
 def _managed_project(request, slug):
@@ -53,7 +50,7 @@ def credentials_new(request, slug):
     if request.method == "POST" and form.is_valid():
         try:
             credential_set = credentials.credential_set_create(request.user, project, form.cleaned_data,
-                                                               ip=_ip(request))
+                                                               ip=client_ip(request))
         except credentials.InvalidRequest as exc:
             form.add_error("name", str(exc))
         else:
@@ -71,7 +68,7 @@ def credentials_detail(request, slug, pk):
     form = CredentialSetForm(project, request.POST or None, instance=credential_set)
     if request.method == "POST" and form.is_valid():
         try:
-            credentials.credential_set_update(request.user, credential_set, form.cleaned_data, ip=_ip(request))
+            credentials.credential_set_update(request.user, credential_set, form.cleaned_data, ip=client_ip(request))
         except credentials.InvalidRequest as exc:
             form.add_error("name", str(exc))
         else:
@@ -92,7 +89,7 @@ def credentials_test(request, slug, pk):
         error = "This credential set has no AWS role to test."
     else:
         try:
-            identity = credentials.credential_set_test(request.user, credential_set, ip=_ip(request))
+            identity = credentials.credential_set_test(request.user, credential_set, ip=client_ip(request))
         except aws.AwsError as exc:
             error = str(exc)
     context = _context(request, project, credential_set=credential_set, identity=identity, error=error)
@@ -106,7 +103,7 @@ def credentials_test(request, slug, pk):
 @require_POST
 def credentials_delete(request, slug, pk):
     project, credential_set = _credential_set(request, slug, pk)
-    credentials.credential_set_delete(request.user, credential_set, ip=_ip(request))
+    credentials.credential_set_delete(request.user, credential_set, ip=client_ip(request))
     messages.success(request, f"Credential set {credential_set.name} deleted; its templates' runs get no "
                               "credentials now.")
     return redirect("credentials:list", slug=project.slug)

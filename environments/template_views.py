@@ -19,13 +19,10 @@ from environments import policy, selectors, services
 from environments.forms import EnvironmentUpdateForm
 from environments.models import Environment, Run, TemplateVersion, UpgradeBatch
 from rbac import permissions as perms
+from rbac.audit import client_ip
 from rbac.scoping import has_perm, scope
 
 MAX_UPLOAD = 25 * 1024 * 1024
-
-
-def _ip(request):
-    return request.META.get("REMOTE_ADDR")
 
 
 def _managed_template(request, pk):
@@ -67,7 +64,7 @@ def template_admin_list(request):
                 template = services.template_create(
                     request.user, project, slug=slug, name=name[:200],
                     description=request.POST.get("description", "").strip(),
-                    category=request.POST.get("category", "").strip()[:100], ip=_ip(request))
+                    category=request.POST.get("category", "").strip()[:100], ip=client_ip(request))
             except services.InvalidRequest as exc:
                 messages.error(request, str(exc))
             else:
@@ -106,7 +103,7 @@ def template_admin_import(request, pk):
         if kind == "git":
             imported = services.template_version_import_git(
                 request.user, template, version=version, ref=request.POST.get("ref", "").strip(),
-                changelog=changelog, ip=_ip(request))
+                changelog=changelog, ip=client_ip(request))
         elif kind == "upload":
             upload = request.FILES.get("archive")
             if upload is None:
@@ -115,7 +112,7 @@ def template_admin_import(request, pk):
                 raise services.InvalidRequest(f"{upload.name}: larger than {MAX_UPLOAD // (1024 * 1024)} MiB.")
             imported = services.template_version_import_archive(
                 request.user, template, filename=upload.name, data=upload.read(), version=version,
-                path=request.POST.get("path", ""), changelog=changelog, ip=_ip(request))
+                path=request.POST.get("path", ""), changelog=changelog, ip=client_ip(request))
         elif kind == "catalog":
             folder = request.POST.get("folder", "")
             if folder not in _catalog_folders():
@@ -123,7 +120,7 @@ def template_admin_import(request, pk):
             if folder != template.slug:
                 raise services.InvalidRequest(f"The catalogue folder of this template is {template.slug!r}.")
             imported = services.template_version_import_folder(request.user, template.project,
-                                                               settings.CATALOG_DIR / folder, ip=_ip(request))
+                                                               settings.CATALOG_DIR / folder, ip=client_ip(request))
         else:
             raise services.InvalidRequest("Unknown source.")
     except services.InvalidRequest as exc:
@@ -144,7 +141,7 @@ def template_admin_git(request, pk):
     try:
         services.template_git_set(request.user, template, url=request.POST.get("url", ""),
                                   path=request.POST.get("path", ""), credential_kind=kind,
-                                  credential="" if clear else (credential or None), ip=_ip(request))
+                                  credential="" if clear else (credential or None), ip=client_ip(request))
     except (services.InvalidRequest, services.sources.SourceError) as exc:
         messages.error(request, str(exc))
     else:
@@ -156,7 +153,7 @@ def template_admin_git(request, pk):
 def _lifecycle(request, pk, service, done):
     version = _managed_version(request, pk)
     try:
-        service(request.user, version, ip=_ip(request))
+        service(request.user, version, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:
@@ -214,7 +211,7 @@ def template_admin_policy(request, pk):
             if rule["mode"] != policy.EDITABLE or rule.get("required"):
                 submitted[var["name"]] = rule
         try:
-            services.template_policy_set(request.user, template, submitted, ip=_ip(request))
+            services.template_policy_set(request.user, template, submitted, ip=client_ip(request))
         except policy.PolicyError as exc:
             errors, rules = exc.errors, submitted
         except services.InvalidRequest as exc:
@@ -255,7 +252,7 @@ def upgrade_new(request, pk):
         if not chosen:
             messages.error(request, "Choose at least one environment.")
         else:
-            batch = services.upgrade_batch_create(request.user, version, chosen, ip=_ip(request))
+            batch = services.upgrade_batch_create(request.user, version, chosen, ip=client_ip(request))
             return redirect("template_admin:upgrade", pk=batch.pk)
     return render(request, "environments/upgrade_new.html", {"version": version, "candidates": candidates})
 
@@ -276,7 +273,7 @@ def upgrade_detail(request, pk):
     if request.method == "POST":
         ids = [int(x) for x in request.POST.getlist("environment") if x.isdigit()]
         errors = services.upgrade_batch_approve(request.user, batch, ids, request.POST.get("comment", "")[:2000],
-                                                ip=_ip(request))
+                                                ip=client_ip(request))
         for env_id, message in errors.items():
             messages.error(request, f"Environment #{env_id}: {message}")
         messages.success(request, f"Approved {len(ids) - len(errors)} upgrade(s); the other plans were discarded.")
@@ -318,7 +315,7 @@ def environment_update(request, pk):
     if request.method == "POST" and request.POST.get("submit") == "plan" and form.is_valid():
         try:
             update = services.environment_update_request(request.user, environment, version,
-                                                         form.cleaned_data["values"], ip=_ip(request))
+                                                         form.cleaned_data["values"], ip=client_ip(request))
         except services.PolicyViolation as exc:
             form.add_policy_errors(exc.errors)
         except (services.InvalidRequest, services.RunConflict) as exc:
@@ -352,7 +349,7 @@ def template_admin_run_settings(request, pk):
 
     try:
         services.template_run_settings_set(
-            request.user, template, ip=_ip(request),
+            request.user, template, ip=client_ip(request),
             requires_approval=request.POST.get("requires_approval") == "on",
             default_ttl_hours=number("default_ttl_hours"), max_ttl_hours=number("max_ttl_hours"),
             run_timeout_minutes=number("run_timeout_minutes"),

@@ -17,11 +17,8 @@ from environments.forms import EnvironmentForm
 from environments.models import Environment, Run, StateLock
 from environments.state import state_force_unlock, state_lock_info
 from rbac import permissions as perms
+from rbac.audit import client_ip
 from rbac.scoping import has_perm
-
-
-def _client_ip(request):
-    return request.META.get("REMOTE_ADDR")
 
 
 def current_project(request, perm=perms.PROJECT_VIEW):
@@ -88,7 +85,7 @@ def environment_create(request, version_id):
         try:
             environment, run = services.environment_create(
                 request.user, project, version, form.cleaned_data["name"], form.cleaned_data["values"],
-                lifetime_hours=form.cleaned_data.get("lifetime_hours"), ip=_client_ip(request),
+                lifetime_hours=form.cleaned_data.get("lifetime_hours"), ip=client_ip(request),
             )
         except services.PolicyViolation as exc:
             form.add_policy_errors(exc.errors)
@@ -142,7 +139,7 @@ def environment_forget(request, pk):
     environment = _environment_or_404(request, pk)
     note = request.POST.get("note", "").strip()[:1000]
     try:
-        services.environment_forget(request.user, environment, note, ip=_client_ip(request))
+        services.environment_forget(request.user, environment, note, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:
@@ -166,7 +163,7 @@ def environment_extend(request, pk):
         return redirect("environments:detail", pk=pk)
     try:
         services.environment_extend(environment, request.user, timezone.now() + timedelta(hours=hours),
-                                    ip=_client_ip(request))
+                                    ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:
@@ -203,7 +200,7 @@ def state_download(request, pk):
     """The environment's current Terraform state as a file (audited: state can hold secrets)."""
     environment = _environment_or_404(request, pk)
     try:
-        raw = services.state_download(request.user, environment, ip=_client_ip(request))
+        raw = services.state_download(request.user, environment, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
         return redirect("environments:detail", pk=pk)
@@ -219,7 +216,7 @@ def state_unlock(request, pk):
     """Force-unlock the environment's state (audited)."""
     environment = _environment_or_404(request, pk)
     try:
-        info = state_force_unlock(request.user, environment, ip=_client_ip(request))
+        info = state_force_unlock(request.user, environment, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:
@@ -257,7 +254,7 @@ def _queue_run(request, pk, service):
     """Queue a run on a visible environment through `service`, then follow it; refusals go back with why."""
     environment = _environment_or_404(request, pk)
     try:
-        run = service(request.user, environment, ip=_client_ip(request))
+        run = service(request.user, environment, ip=client_ip(request))
     except (services.InvalidRequest, services.RunConflict) as exc:
         messages.error(request, str(exc))
         return redirect("environments:detail", pk=environment.pk)
@@ -298,7 +295,7 @@ def _decide(request, pk, service, done):
     run = get_object_or_404(selectors.run_list(request.user), pk=pk)
     comment = request.POST.get("comment", "").strip()[:2000]
     try:
-        service(run, request.user, comment, ip=_client_ip(request))
+        service(run, request.user, comment, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:
@@ -332,7 +329,7 @@ def run_queue(request, pk):
 def run_cancel(request, pk):
     run = get_object_or_404(selectors.run_list(request.user), pk=pk)
     try:
-        services.run_cancel(request.user, run, ip=_client_ip(request))
+        services.run_cancel(request.user, run, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:

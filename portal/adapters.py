@@ -17,6 +17,7 @@ from django.conf import settings
 from django.shortcuts import render
 
 from rbac import sync
+from rbac.audit import client_ip
 
 log = logging.getLogger("portal.sso")
 
@@ -71,7 +72,7 @@ def groups_claim_value(sociallogin):
 def _refuse(request, provider, *, title, message, status, reason):
     """Stop the sign-in with a page that says why; record it for the SSO status page."""
     log.warning("sso: %s sign-in refused: %s", provider.sub_id, reason)
-    sync.sso_status_error(provider.sub_id, reason, ip=request.META.get("REMOTE_ADDR"))
+    sync.sso_status_error(provider.sub_id, reason, ip=client_ip(request))
     raise ImmediateHttpResponse(render(request, "socialaccount/authentication_error.html", {
         "title": title, "message": message, "provider_name": provider.name,
     }, status=status))
@@ -137,7 +138,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         saml_reason = extra_context.get("saml_last_error_reason")
         reason = f"{title}: {exception or saml_reason or error or 'unknown'}"
         log.warning("sso: %s sign-in failed: %s", provider.sub_id, reason)
-        sync.sso_status_error(provider.sub_id, reason, ip=request.META.get("REMOTE_ADDR"))
+        sync.sso_status_error(provider.sub_id, reason, ip=client_ip(request))
         raise ImmediateHttpResponse(render(request, "socialaccount/authentication_error.html", {
             "title": title, "message": message, "provider_name": provider.name,
         }, status=status))
@@ -148,7 +149,7 @@ def sso_user_logged_in(sender, request, user, sociallogin=None, **kwargs):
     if sociallogin is None:
         return
     provider = sociallogin.provider
-    ip = request.META.get("REMOTE_ADDR")
+    ip = client_ip(request)
     sync.login_groups_sync(user, sso_source(provider), groups_claim_value(sociallogin),
                            provider_id=provider.sub_id, ip=ip)
     sync.sso_status_login(provider.sub_id, user)

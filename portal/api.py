@@ -73,12 +73,17 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def validated(serializer_class, data):
+    """`data` checked by `serializer_class`; a ValidationError becomes the API's one error shape."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def query_params(request, serializer_class):
     """Validated query parameters. Each is checked as given: an empty `?status=` is an error, not "no filter"
     (DRF's form-style parsing would silently drop it)."""
-    serializer = serializer_class(data={key: request.query_params.get(key) for key in request.query_params})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return validated(serializer_class, {key: request.query_params.get(key) for key in request.query_params})
 
 
 @csrf_exempt  # it changes nothing; without this a POST would get the CSRF page (HTML) instead of the JSON 404

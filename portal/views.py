@@ -18,6 +18,7 @@ from portal.adapters import IdpUnreachable
 from portal.onboarding import onboarding_templates, project_onboard
 from rbac import permissions as perms
 from rbac import services
+from rbac.audit import client_ip
 from rbac.forms import OnboardForm
 from rbac.scoping import has_org_perm
 
@@ -110,7 +111,7 @@ def onboard(request):
             project = project_onboard(
                 request.user, slug=data["slug"], name=data["name"], developer=data["developer"],
                 group_name=data["group_name"], idp_group=data["idp_group"], templates=data["templates"],
-                role=data["role"], ip=request.META.get("REMOTE_ADDR"),
+                role=data["role"], ip=client_ip(request),
             )
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
@@ -136,7 +137,7 @@ def api_tokens(request):
         data = form.cleaned_data
         try:
             token, raw = api_token_create(request.user, name=data["name"], project=data["project"],
-                                          expires_at=data["expires_at"], ip=request.META.get("REMOTE_ADDR"))
+                                          expires_at=data["expires_at"], ip=client_ip(request))
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
@@ -165,6 +166,6 @@ def api_token_revoke(request, pk):
     from rbac.tokens import api_token_revoke as revoke
 
     token = get_object_or_404(api_token_list(request.user), pk=pk)
-    if revoke(request.user, token, ip=request.META.get("REMOTE_ADDR")):
+    if revoke(request.user, token, ip=client_ip(request)):
         messages.success(request, f"Token {token.name} is revoked; it no longer works.")
     return redirect("api_tokens")

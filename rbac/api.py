@@ -14,21 +14,12 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.api import ApiError, ApiView, StrictInputSerializer, query_params
+from portal.api import ApiError, ApiView, StrictInputSerializer, query_params, validated
 from rbac import permissions as perms
 from rbac import services
+from rbac.audit import client_ip
 from rbac.models import Group, Membership, Project, RoleBinding
 from rbac.scoping import has_org_perm, scope
-
-
-def _ip(request):
-    return request.META.get("REMOTE_ADDR")
-
-
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _require_org_admin(request):
@@ -124,9 +115,9 @@ class ProjectViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
     def create(self, request):
-        data = _validated(ProjectCreateSerializer, request.data)
+        data = validated(ProjectCreateSerializer, request.data)
         project = services.project_create(request.user, slug=data["slug"], name=data["name"],
-                                          description=data["description"], ip=_ip(request))
+                                          description=data["description"], ip=client_ip(request))
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -151,9 +142,9 @@ class GroupViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(request=GroupCreateSerializer, responses={201: GroupSerializer})
     def create(self, request):
-        data = _validated(GroupCreateSerializer, request.data)
+        data = validated(GroupCreateSerializer, request.data)
         group = services.group_create(request.user, name=data["name"], external_id=data["external_id"],
-                                      ip=_ip(request))
+                                      ip=client_ip(request))
         return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
@@ -161,11 +152,11 @@ class GroupViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     def members(self, request, pk=None):
         """Add a user to the group."""
         group = get_object_or_404(self.get_queryset(), pk=pk)
-        data = _validated(MemberAddSerializer, request.data)
+        data = validated(MemberAddSerializer, request.data)
         user = get_user_model().objects.filter(username=data["user"]).first()
         if user is None:
             raise ApiError("No such user.", fields={"user": ["No such user."]})
-        membership = services.membership_add(request.user, group, user, ip=_ip(request))
+        membership = services.membership_add(request.user, group, user, ip=client_ip(request))
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None})
@@ -175,7 +166,7 @@ class GroupViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         group = get_object_or_404(self.get_queryset(), pk=pk)
         membership = get_object_or_404(Membership.objects.select_related("user", "group"), group=group,
                                        pk=membership_id)
-        services.membership_remove(request.user, membership, ip=_ip(request))
+        services.membership_remove(request.user, membership, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,7 +206,7 @@ class RoleBindingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     @extend_schema(request=RoleBindingCreateSerializer, responses={201: RoleBindingSerializer})
     def create(self, request):
-        data = _validated(RoleBindingCreateSerializer, request.data)
+        data = validated(RoleBindingCreateSerializer, request.data)
         project = None
         if data["project"]:
             project = scope(Project.objects.all(), request.user, perms.PROJECT_VIEW).filter(
@@ -232,12 +223,12 @@ class RoleBindingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMix
             if group is None:
                 raise ApiError("No such group.", fields={"group": ["No such group."]})
         binding = services.role_binding_create(request.user, role=data["role"], project=project, user=user,
-                                               group=group, ip=_ip(request))
+                                               group=group, ip=client_ip(request))
         return Response(RoleBindingSerializer(binding).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
         binding = get_object_or_404(self.get_queryset(), pk=pk)
-        services.role_binding_delete(request.user, binding, ip=_ip(request))
+        services.role_binding_delete(request.user, binding, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

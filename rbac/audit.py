@@ -2,6 +2,12 @@
 from rbac.models import AuditEvent
 
 
+def client_ip(request):
+    """The address a request came from, as audit events record it (the direct peer: put the proxy's
+    X-Forwarded-For handling in the server, e.g. uvicorn --proxy-headers, not here)."""
+    return request.META.get("REMOTE_ADDR")
+
+
 def audit(actor, action, obj, *, project=None, data=None, ip=None):
     """Record an audit event. `actor` None means the system (worker, beat)."""
     return AuditEvent.objects.create(

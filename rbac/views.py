@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rbac import permissions as perms
 from rbac import services, sync
-from rbac.audit import audit
+from rbac.audit import audit, client_ip
 from rbac.forms import (
     GroupForm,
     GroupMappingRuleForm,
@@ -41,10 +41,6 @@ SOURCE_HELP = {
     Group.SAML: "From the SAML group attribute, applied at each sign-in; follows the identity provider.",
     Group.SCIM: "Pushed by the identity provider over SCIM; follows the identity provider.",
 }
-
-
-def _ip(request):
-    return request.META.get("REMOTE_ADDR")
 
 
 def _require_org_admin(request):
@@ -94,7 +90,7 @@ def project_list(request):
         if form.is_valid():
             try:
                 project = services.project_create(
-                    request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"], ip=_ip(request)
+                    request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"], ip=client_ip(request)
                 )
             except services.InvalidRequest as exc:
                 form.add_service_error(exc)
@@ -126,7 +122,7 @@ def project_detail(request, slug):
         try:
             binding = services.role_binding_create(
                 request.user, role=data["role"], project=project, user=data["user"], group=data["group"],
-                ip=_ip(request),
+                ip=client_ip(request),
             )
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
@@ -168,7 +164,7 @@ def project_quota(request, slug):
     form = ProjectQuotaForm(request.POST)
     if form.is_valid():
         try:
-            services.project_quota_set(request.user, project, ip=_ip(request), **form.cleaned_data)
+            services.project_quota_set(request.user, project, ip=client_ip(request), **form.cleaned_data)
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
         else:
@@ -185,7 +181,7 @@ def binding_delete(request, slug, pk):
     project = _managed_project(request, slug)
     binding = get_object_or_404(project.bindings.select_related("user", "group"), pk=pk)
     try:
-        services.role_binding_delete(request.user, binding, ip=_ip(request))
+        services.role_binding_delete(request.user, binding, ip=client_ip(request))
     except services.InvalidRequest as exc:
         messages.error(request, str(exc))
     else:
@@ -206,7 +202,7 @@ def group_list(request):
         try:
             group = services.group_create(
                 request.user, name=form.cleaned_data["name"], external_id=idp_group,
-                source=Group.OIDC if idp_group else Group.LOCAL, ip=_ip(request),
+                source=Group.OIDC if idp_group else Group.LOCAL, ip=client_ip(request),
             )
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
@@ -237,7 +233,7 @@ def group_detail(request, pk):
     if request.method == "POST" and form.is_valid():
         user = form.cleaned_data["user"]
         try:
-            services.membership_add(request.user, group, user, ip=_ip(request))
+            services.membership_add(request.user, group, user, ip=client_ip(request))
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
         else:
@@ -259,7 +255,7 @@ def group_detail(request, pk):
 def member_remove(request, pk, membership_id):
     _require_org_admin(request)
     membership = get_object_or_404(Membership.objects.select_related("user", "group"), pk=membership_id, group=pk)
-    services.membership_remove(request.user, membership, ip=_ip(request))
+    services.membership_remove(request.user, membership, ip=client_ip(request))
     note = "" if membership.source == Group.LOCAL else (
         f" The membership came from {membership.get_source_display()}: remove the user from the IdP group too, "
         "or it comes back at their next sign-in."
@@ -368,7 +364,7 @@ def audit_export(request, fmt):
                 yield json.dumps(dict(zip(columns, values, strict=True)), default=str) + "\n"
 
         content_type = "application/x-ndjson"
-    audit(request.user, "audit.export", request.user, ip=_ip(request),
+    audit(request.user, "audit.export", request.user, ip=client_ip(request),
           data={"format": fmt, "filters": {k: v for k, v in request.GET.items() if k in AUDIT_FILTERS}})
     response = StreamingHttpResponse(lines(), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="terrace-audit.{"csv" if fmt == "csv" else "jsonl"}"'
@@ -384,7 +380,7 @@ def scim_tokens(request):
     created = raw = None
     if request.method == "POST" and form.is_valid():
         created, raw = scim_tokens_service.scim_token_create(
-            request.user, name=form.cleaned_data["name"], ip=_ip(request)
+            request.user, name=form.cleaned_data["name"], ip=client_ip(request)
         )
         form = ScimTokenForm()
     response = render(request, "rbac/scim_tokens.html", {
@@ -435,7 +431,7 @@ def sso_status(request):
     form = GroupMappingRuleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            sync.mapping_rule_save(request.user, ip=_ip(request), **form.cleaned_data)
+            sync.mapping_rule_save(request.user, ip=client_ip(request), **form.cleaned_data)
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
         else:
@@ -463,7 +459,7 @@ def sso_rule_edit(request, pk):
     form = GroupMappingRuleForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            sync.mapping_rule_save(request.user, rule, ip=_ip(request), **form.cleaned_data)
+            sync.mapping_rule_save(request.user, rule, ip=client_ip(request), **form.cleaned_data)
         except services.InvalidRequest as exc:
             form.add_service_error(exc)
         else:
@@ -478,7 +474,7 @@ def sso_rule_edit(request, pk):
 def scim_token_revoke(request, pk):
     _require_org_admin(request)
     token = get_object_or_404(ScimToken, pk=pk)
-    if scim_tokens_service.scim_token_revoke(request.user, token, ip=_ip(request)):
+    if scim_tokens_service.scim_token_revoke(request.user, token, ip=client_ip(request)):
         messages.success(request, f"Token “{token.name}” revoked: the identity provider can no longer use it.")
     else:
         messages.info(request, f"Token “{token.name}” was already revoked.")
@@ -490,7 +486,7 @@ def scim_token_revoke(request, pk):
 def sso_rule_delete(request, pk):
     _require_org_admin(request)
     rule = get_object_or_404(GroupMappingRule, pk=pk)
-    sync.mapping_rule_delete(request.user, rule, ip=_ip(request))
+    sync.mapping_rule_delete(request.user, rule, ip=client_ip(request))
     messages.success(request, f"Mapping rule {rule} deleted; memberships it gave go at each user's next sign-in.")
     return redirect("rbac:sso")
 

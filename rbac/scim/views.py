@@ -30,6 +30,7 @@ from scim2_models import (
     ScimPolicy,
 )
 
+from rbac.audit import client_ip
 from rbac.models import Group, Membership
 from rbac.scim import services
 from rbac.scim.filters import Attribute, filter_to_q
@@ -105,10 +106,6 @@ def _error_from(error):
 
 def _base(request):
     return request.build_absolute_uri(reverse("scim:root")).rstrip("/")
-
-
-def _ip(request):
-    return request.META.get("REMOTE_ADDR")
 
 
 def scim_endpoint(**handlers):
@@ -309,7 +306,7 @@ def users_search(request):
 
 def users_create(request):
     model = UserResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-    user = services.scim_user_create(request.scim_token, model, ip=_ip(request))
+    user = services.scim_user_create(request.scim_token, model, ip=client_ip(request))
     return _resource_response(UserResource, _users_payloads(request, [_user(request, str(user.pk))])[0], request,
                               status=201)
 
@@ -325,7 +322,7 @@ def user_put(request, user_id):
     _check_if_match(request, payload)
     model = UserResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
     model.replace(user_model(payload))
-    services.scim_user_update(request.scim_token, user, model, ip=_ip(request))
+    services.scim_user_update(request.scim_token, user, model, ip=client_ip(request))
     return _resource_response(UserResource, _user_current(request, user_id)[1], request)
 
 
@@ -335,14 +332,14 @@ def user_patch(request, user_id):
     patch = PatchOp[UserResource].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
     model = user_model(payload)
     patch.patch(model)
-    services.scim_user_update(request.scim_token, user, model, ip=_ip(request))
+    services.scim_user_update(request.scim_token, user, model, ip=client_ip(request))
     return _resource_response(UserResource, _user_current(request, user_id)[1], request)
 
 
 def user_delete(request, user_id):
     user, payload = _user_current(request, user_id)
     _check_if_match(request, payload)
-    services.scim_user_delete(request.scim_token, user, ip=_ip(request))
+    services.scim_user_delete(request.scim_token, user, ip=client_ip(request))
     return HttpResponse(status=204)
 
 
@@ -415,7 +412,7 @@ def groups_search(request):
 def groups_create(request):
     model = GroupResource.model_validate(_drop_member_display(_body(request)),
                                         scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-    group = services.scim_group_create(request.scim_token, model, ip=_ip(request))
+    group = services.scim_group_create(request.scim_token, model, ip=client_ip(request))
     return _resource_response(GroupResource, _group_current(request, str(group.pk))[1], request, status=201)
 
 
@@ -432,7 +429,7 @@ def group_put(request, group_id):
     model = GroupResource.model_validate(_drop_member_display(_body(request)),
                                         scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
     model.replace(group_model(payload))
-    services.scim_group_update(request.scim_token, group, model, ip=_ip(request))
+    services.scim_group_update(request.scim_token, group, model, ip=client_ip(request))
     return _resource_response(GroupResource, _group_current(request, group_id)[1], request)
 
 
@@ -443,14 +440,14 @@ def group_patch(request, group_id):
                                                   scim_ctx=Context.RESOURCE_PATCH_REQUEST)
     model = group_model(payload)
     patch.patch(model)
-    services.scim_group_update(request.scim_token, group, model, ip=_ip(request))
+    services.scim_group_update(request.scim_token, group, model, ip=client_ip(request))
     return _resource_response(GroupResource, _group_current(request, group_id)[1], request)
 
 
 def group_delete(request, group_id):
     group, payload = _group_current(request, group_id)
     _check_if_match(request, payload)
-    services.scim_group_delete(request.scim_token, group, ip=_ip(request))
+    services.scim_group_delete(request.scim_token, group, ip=client_ip(request))
     return HttpResponse(status=204)
 
 
